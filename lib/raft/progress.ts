@@ -53,6 +53,13 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest slot: a lost append must not stall a full window forever. */
+  freeFirstOne(): void {
+    if (this.#count === 0) return;
+    this.#start = (this.#start + 1) % this.capacity;
+    this.#count--;
+  }
+
   reset(): void {
     this.#start = 0;
     this.#count = 0;

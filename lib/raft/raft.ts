@@ -374,7 +374,8 @@ export class Raft {
       if (this.role === "leader") this.#onOwnEntriesDurable();
     }
     const applied = rd.committedEntries.at(-1);
-    if (applied !== undefined) {
+    // A snapshot installed while this Ready was out already moved `applied` past it.
+    if (applied !== undefined && applied.index > this.log.applied) {
       this.log.appliedTo(applied.index);
       this.#uncommittedBytes = Math.max(
         0,
@@ -459,11 +460,13 @@ export class Raft {
     this.leader = this.id;
     this.role = "leader";
     const self = this.#progress.get(this.id);
-    assert(self !== undefined, () => `leader ${this.id} is not in its configuration`);
-    // Count only what is durable; the rest is counted on advance().
-    self.match = this.log.unstableOffset - 1;
-    self.next = self.match + 1;
-    self.becomeReplicate();
+    if (self !== undefined) {
+      // Count only what is durable; the rest is counted on advance().
+      self.match = this.log.unstableOffset - 1;
+      self.next = self.match + 1;
+      self.becomeReplicate();
+    }
+    // Otherwise this leader is being removed: it commits that change, then steps down.
     // Be conservative: any uncommitted entry may be a config change.
     this.#pendingConfIndex = this.log.lastIndex();
     // Commit an entry of the new term at once (§5.4.2, thesis §6.4).
@@ -544,8 +547,18 @@ export class Raft {
 
   // ---------------------------------------------------------------- elections
 
+  /**
+   * May this node campaign? A voter of the newest configuration may; so may a
+   * voter of the committed one whose removal is still uncommitted: otherwise
+   * a leader that appended its own removal and then lost leadership could be
+   * the one vote the old configuration needs, and nobody could win
+   * (its votes are still counted by the newest configuration, so the
+   * majorities of the two overlap as in any single-server change).
+   */
   #promotable(): boolean {
-    return this.#conf.voters.includes(this.id) && this.log.unstableSnapshot === undefined;
+    if (this.log.unstableSnapshot !== undefined) return false;
+    if (this.#conf.voters.includes(this.id)) return true;
+    return this.confAt(this.log.committed).voters.includes(this.id);
   }
 
   #campaign(kind: "preVote" | "vote", transfer: boolean): void {
@@ -700,6 +713,10 @@ export class Raft {
       case "heartbeatResp":
         pr.recentActive = true;
         pr.probeSent = false;
+        // An append of a full window may have been lost: free a slot so the
+        // next one goes out and, if the gap is real, the follower's rejection
+        // moves us back to probing (etcd does the same).
+        if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.#sendAppend(m.from, true);
         if (m.context !== "") this.#ackRead(m.context, m.from);
         return;
