@@ -100,6 +100,18 @@ const TRANSFER_CONTEXT = "transfer";
 const MAX_ENTRIES_PER_RECEIVED_MESSAGE = 1 << 16;
 
 const EMPTY: readonly never[] = Object.freeze([]);
+const KINDS: ReadonlySet<string> = new Set([
+  "preVote",
+  "preVoteResp",
+  "vote",
+  "voteResp",
+  "append",
+  "appendResp",
+  "heartbeat",
+  "heartbeatResp",
+  "snapshot",
+  "timeoutNow",
+]);
 
 /**
  * One Raft node as a pure step function. Inputs: {@link tick}, {@link step},
@@ -886,12 +898,7 @@ export class Raft {
   }
 
   #handleHeartbeat(m: Message): void {
-    if (m.commit > this.log.lastIndex()) {
-      throw new InvalidMessageError(
-        `heartbeat commit ${m.commit} beyond last index ${this.log.lastIndex()}`,
-      );
-    }
-    this.log.commitTo(m.commit);
+    this.log.commitTo(m.commit); // bounded by lastIndex in #validate
     this.#send(m.from, "heartbeatResp", { context: m.context });
   }
 
@@ -1077,14 +1084,30 @@ export class Raft {
     if (!isCount(m.commit) || !isCount(m.rejectHint)) {
       throw new InvalidMessageError(`bad commit/hint in ${m.kind} from ${m.from}`);
     }
+    if (!KINDS.has(m.kind)) throw new InvalidMessageError(`unknown kind ${String(m.kind)}`);
+    if (m.kind === "heartbeat" && m.commit > this.log.lastIndex()) {
+      throw new InvalidMessageError(
+        `heartbeat commit ${m.commit} beyond last index ${this.log.lastIndex()}`,
+      );
+    }
     if (m.entries.length > MAX_ENTRIES_PER_RECEIVED_MESSAGE) {
       throw new InvalidMessageError(`${m.entries.length} entries in one message`);
     }
     let expected = m.index + 1;
     let prevTerm = m.logTerm;
     for (const e of m.entries) {
-      if (e.index !== expected || e.term < prevTerm || e.term > m.term) {
+      if (!isCount(e.term) || e.index !== expected || e.term < prevTerm || e.term > m.term) {
         throw new InvalidMessageError(`entries out of order at ${e.index} from ${m.from}`);
+      }
+      if (!(e.data instanceof Uint8Array) || (e.kind !== "normal" && e.kind !== "config")) {
+        throw new InvalidMessageError(`malformed entry ${e.index} from ${m.from}`);
+      }
+      if (e.kind === "config") {
+        try {
+          decodeConfChange(e.data);
+        } catch {
+          throw new InvalidMessageError(`undecodable membership entry ${e.index} from ${m.from}`);
+        }
       }
       expected++;
       prevTerm = e.term;
@@ -1093,6 +1116,14 @@ export class Raft {
       const s = m.snapshot;
       if (s === undefined || !isCount(s.index) || s.index === 0 || !isCount(s.term)) {
         throw new InvalidMessageError(`snapshot message from ${m.from} without valid metadata`);
+      }
+      const ids = (v: unknown) =>
+        Array.isArray(v) && v.every((id) => typeof id === "string" && id !== "");
+      if (
+        typeof s.conf !== "object" || s.conf === null || !ids(s.conf.voters) ||
+        !ids(s.conf.learners)
+      ) {
+        throw new InvalidMessageError(`snapshot message from ${m.from} with malformed membership`);
       }
     }
   }

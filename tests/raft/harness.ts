@@ -19,6 +19,7 @@ import {
   type RaftConfig,
   type RandomSource,
   type ReadState,
+  type Ready,
   type SnapshotMeta,
 } from "../../lib/raft/mod.ts";
 
@@ -107,12 +108,20 @@ export class Network {
   /** Return false to drop a message. */
   filter: Filter = () => true;
   delivered = 0;
+  /** Called after each delivered message and each tick (e.g. to check invariants at every step). */
+  observer: () => void = () => {};
+  /** Called with every Ready before the harness handles it. */
+  onReady: (id: NodeId, rd: Ready) => void = () => {};
+  /** When set, every message a node emits is also appended here (for inspection). */
+  recording: Message[] | undefined;
 
+  /** `seedBase` shifts every node's random seed (node i gets `seedBase + i + 1`). */
   constructor(
     ids: readonly NodeId[],
     readonly options: Partial<RaftConfig> = {},
+    seedBase = 0,
   ) {
-    for (const [i, id] of ids.entries()) this.add(id, ids, i + 1);
+    for (const [i, id] of ids.entries()) this.add(id, ids, seedBase + i + 1);
   }
 
   /** Creates a node; `voters` bootstraps its log (empty = joins later). */
@@ -158,38 +167,132 @@ export class Network {
 
   /** Processes every node's Ready once: persist, queue messages, apply, advance. */
   flushReady(): void {
-    for (const node of this.nodes.values()) {
-      while (node.raft.hasReady()) {
-        const rd = node.raft.ready();
-        if (rd.snapshot) node.storage.reset(rd.snapshot);
-        if (rd.hardState) node.storage.hardState = rd.hardState;
-        node.storage.append(rd.entries);
-        for (const m of rd.messages) this.queue.push(m);
-        for (const e of rd.committedEntries) node.applied.push(e);
-        for (const rs of rd.readStates) node.readStates.push(rs);
-        node.raft.advance(rd);
-      }
+    for (const id of this.nodes.keys()) this.flushNode(id);
+  }
+
+  /** Processes one node's Readies until it has none (bounded). */
+  flushNode(id: NodeId): void {
+    const node = this.node(id);
+    for (let i = 0; i < 1000 && node.raft.hasReady(); i++) {
+      this.handleReady(id, node.raft.ready());
     }
+  }
+
+  /** Does what a driver does with `rd` of node `id`: persist, queue messages, apply, advance. */
+  handleReady(id: NodeId, rd: Ready): void {
+    const node = this.node(id);
+    this.onReady(id, rd);
+    if (rd.snapshot) node.storage.reset(rd.snapshot);
+    if (rd.hardState) node.storage.hardState = rd.hardState;
+    node.storage.append(rd.entries);
+    for (const m of rd.messages) {
+      this.queue.push(m);
+      this.recording?.push(m);
+    }
+    for (const e of rd.committedEntries) node.applied.push(e);
+    for (const rs of rd.readStates) node.readStates.push(rs);
+    node.raft.advance(rd);
   }
 
   /** Delivers messages until quiet (bounded). */
   deliverAll(maxSteps = 100_000): void {
     for (let step = 0; step < maxSteps; step++) {
       this.flushReady();
-      const m = this.queue.shift();
-      if (m === undefined) return;
-      const target = this.nodes.get(m.to);
-      if (target === undefined || !this.filter(m)) continue;
-      this.delivered++;
-      target.raft.step(m);
+      if (this.deliverOne() === undefined && this.queue.length === 0) return;
     }
     throw new Error("network did not quiesce");
+  }
+
+  /**
+   * Takes the next queued message and steps it into its target unless the
+   * filter drops it (or the target does not exist). Returns the message taken,
+   * or undefined when the queue was empty. Does not flush Readies.
+   */
+  deliverOne(): Message | undefined {
+    const m = this.queue.shift();
+    if (m === undefined) return undefined;
+    const target = this.nodes.get(m.to);
+    if (target === undefined || !this.filter(m)) return m;
+    this.delivered++;
+    target.raft.step(m);
+    this.observer();
+    return m;
+  }
+
+  /**
+   * Delivers one message at a time (flushing Readies in between) until
+   * `done()` holds. Returns false when the network went quiet first.
+   */
+  deliverUntil(done: () => boolean, maxSteps = 100_000): boolean {
+    for (let step = 0; step < maxSteps; step++) {
+      this.flushReady();
+      if (done()) return true;
+      if (this.deliverOne() === undefined) return done();
+    }
+    throw new Error("network did not quiesce");
+  }
+
+  /** Removes and returns the queued messages matching `pred` (flushes Readies first). */
+  take(pred: (m: Message) => boolean): Message[] {
+    this.flushReady();
+    const taken = this.queue.filter(pred);
+    this.queue = this.queue.filter((m) => !pred(m));
+    return taken;
+  }
+
+  /** Ticks only node `id`, `n` times, delivering after each tick. */
+  tickNode(id: NodeId, n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.raft(id).tick();
+      this.observer();
+      this.deliverAll();
+    }
+  }
+
+  /** Cuts `id` off from every other node. */
+  isolate(id: NodeId): void {
+    this.filter = (m) => m.from !== id && m.to !== id;
+  }
+
+  /** Duplicates the queued messages matching `pred` (the copy follows the original). */
+  duplicateQueue(pred: (m: Message) => boolean = () => true): void {
+    this.flushReady();
+    this.queue = this.queue.flatMap((m) => pred(m) ? [m, m] : [m]);
+  }
+
+  /** Shuffles the queue with a seeded generator (deterministic reordering). */
+  shuffleQueue(seed: number): void {
+    this.flushReady();
+    const random = testRandom(seed);
+    for (let i = this.queue.length - 1; i > 0; i--) {
+      const j = random.nextInt(i + 1);
+      const a = this.queue[i];
+      const b = this.queue[j];
+      if (a === undefined || b === undefined) continue;
+      this.queue[i] = b;
+      this.queue[j] = a;
+    }
+  }
+
+  /**
+   * Compacts node `id`'s stored log through `index` (default: its applied
+   * index), as a driver does after taking a snapshot.
+   */
+  compact(id: NodeId, index?: number): SnapshotMeta {
+    this.flushNode(id);
+    const node = this.node(id);
+    const at = index ?? node.raft.status().applied;
+    node.storage.compact(at, node.raft.confAt(at));
+    return node.storage.snapshot;
   }
 
   /** Ticks every node `n` times, delivering after each tick. */
   tickAll(n: number): void {
     for (let i = 0; i < n; i++) {
-      for (const node of this.nodes.values()) node.raft.tick();
+      for (const node of this.nodes.values()) {
+        node.raft.tick();
+        this.observer();
+      }
       this.deliverAll();
     }
   }
@@ -231,4 +334,29 @@ export function confFromEntries(entries: readonly Entry[]): ConfState {
     if (e.kind === "config") conf = applyConfChange(conf, decodeConfChange(e.data));
   }
   return conf;
+}
+
+/**
+ * Records which node led in which term, after every delivered message and
+ * tick (§5.2 election safety: at most one leader per term).
+ */
+export function watchLeaders(net: Network): Map<number, Set<NodeId>> {
+  const byTerm = new Map<number, Set<NodeId>>();
+  const previous = net.observer;
+  net.observer = () => {
+    previous();
+    for (const [id, node] of net.nodes) {
+      if (node.raft.role !== "leader") continue;
+      const set = byTerm.get(node.raft.term) ?? new Set<NodeId>();
+      set.add(id);
+      byTerm.set(node.raft.term, set);
+    }
+  };
+  return byTerm;
+}
+
+/** The (index, term) pairs of a node's stored log, for log-matching comparisons. */
+export function logTerms(net: Network, id: NodeId): string[] {
+  const s = net.node(id).storage;
+  return s.entriesArr.map((e) => `${e.index}:${e.term}`);
 }
