@@ -1,0 +1,627 @@
+/**
+ * `SqliteEngine`: the SQLite state machine on node:sqlite, synchronous, with
+ * rqlite's result semantics (rqlite-api.md §3, §4, §15).
+ *
+ * - One write connection applies every command in order. `last_insert_id`
+ *   and `rows_affected` are that connection's `last_insert_rowid()` and
+ *   `changes()` after each statement, so they carry over from earlier
+ *   statements exactly as in rqlite (DDL after an INSERT reports the
+ *   INSERT's values).
+ * - A file database runs in WAL mode with `synchronous=OFF` (the Raft log is
+ *   the durable record) and gets a second, read-only connection for queries.
+ *   An in-memory database has only the write connection; queries on it run
+ *   under `PRAGMA query_only=1`.
+ * - Read-only queries refuse statements the authorizer classifies as writes
+ *   with `attempt to change database via query operation` before running
+ *   anything (see connection.ts for the classification rules).
+ * - Statement strings holding several `;`-separated statements run one
+ *   statement after the other (go-sqlite3's loop): parameters bind to the
+ *   first; an execute reports the counters after the last; a query returns
+ *   the rows of the last.
+ * - `db_timeout` (`dbTimeoutMs`): node:sqlite has no interrupt and no
+ *   progress handler, so a running SQLite call cannot be stopped. Reads
+ *   check the deadline before each row they fetch and once more at the end;
+ *   past it the statement yields `query timeout` (columns and types kept,
+ *   no values) — the same result rqlite gives, only the time spent before
+ *   giving it can be longer (a single long step, e.g. a big sort, finishes
+ *   first). Writes ignore the timeout: a write that is cut short on one
+ *   replica and not on another would make replicas diverge, so an `execute
+ *   timeout` is never produced.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { Command, Param, Statement } from "./command.ts";
+import {
+  Connection,
+  type ConnectionOptions,
+  openDatabase,
+  type Prepared,
+  WriteRefused,
+} from "./connection.ts";
+import type { CommandOutcome, ExecuteResult, QueryResult, StatementResult } from "./result.ts";
+import { columnHeader, convertRows, intValue } from "./rows.ts";
+import { cleanSqliteMessage, leadingKeyword, skipBlank } from "./sql_text.ts";
+import type { SQLInputValue } from "node:sqlite";
+
+/** Engine settings. */
+export interface EngineOptions {
+  /** `":memory:"` (default) or a file path. */
+  path?: string;
+  /** `PRAGMA foreign_keys` (default false, like rqlited `-fk=false`). */
+  foreignKeys?: boolean;
+  /** `PRAGMA busy_timeout` in ms (default 5000). */
+  busyTimeoutMs?: number;
+  /** Prepared statements kept per connection (default 256). */
+  statementCacheSize?: number;
+}
+
+/** A whole-command failure (e.g. BEGIN inside an open transaction). */
+export class DbError extends Error {
+  override name = "DbError";
+}
+
+/** A refused restore/load: the bytes are not a sound SQLite database. The old DB is intact. */
+export class RestoreError extends Error {
+  override name = "RestoreError";
+}
+
+/** rqlite's message for a write sent through /db/query. */
+export const QUERY_WRITE_ERROR = "attempt to change database via query operation";
+/** rqlite's message for a read past its `db_timeout`. */
+export const QUERY_TIMEOUT_ERROR = "query timeout";
+
+const SQLITE_HEADER = "SQLite format 3\0";
+
+function messageOf(e: unknown): string {
+  return cleanSqliteMessage(e instanceof Error ? e.message : String(e));
+}
+
+/** Node's positional/named argument list for `params`. */
+function bindArgs(params: readonly Param[]): SQLInputValue[] {
+  if (params.length === 0) return [];
+  let named: Record<string, SQLInputValue> | undefined;
+  const positional: SQLInputValue[] = [];
+  for (const p of params) {
+    const v = p.value;
+    const b: SQLInputValue = typeof v === "boolean" ? (v ? 1n : 0n) : v;
+    if (p.name !== undefined) (named ??= {})[p.name] = b;
+    else positional.push(b);
+  }
+  // node:sqlite takes the named-parameter object as the first argument.
+  return named === undefined ? positional : [named as unknown as SQLInputValue, ...positional];
+}
+
+type Runner = {
+  run(...a: SQLInputValue[]): { lastInsertRowid: number | bigint; changes: number | bigint };
+  all(...a: SQLInputValue[]): unknown[];
+  iterate(...a: SQLInputValue[]): IterableIterator<unknown>;
+};
+
+function runner(p: Prepared): Runner {
+  return p.stmt as unknown as Runner;
+}
+
+/** The SQLite state machine. Not thread-safe; everything is synchronous. */
+export class SqliteEngine {
+  /** `":memory:"` or the database file path. */
+  readonly path: string;
+  readonly memory: boolean;
+  private readonly connOptions: ConnectionOptions;
+  private w: Connection;
+  private r: Connection | undefined;
+  private closed = false;
+
+  constructor(options: EngineOptions = {}) {
+    this.path = options.path ?? ":memory:";
+    this.memory = this.path === ":memory:";
+    this.connOptions = {
+      foreignKeys: options.foreignKeys ?? false,
+      busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+      cacheSize: options.statementCacheSize ?? 256,
+    };
+    this.w = this.openWrite(this.path);
+    this.r = this.memory ? undefined : this.openRead();
+  }
+
+  private openWrite(path: string): Connection {
+    const o = this.connOptions;
+    const c = new Connection(openDatabase(path, o), o.cacheSize);
+    this.configure(c, !this.memory);
+    return c;
+  }
+
+  private configure(c: Connection, file: boolean): void {
+    const o = this.connOptions;
+    const pragmas = [
+      `PRAGMA busy_timeout=${o.busyTimeoutMs}`,
+      `PRAGMA foreign_keys=${o.foreignKeys ? "ON" : "OFF"}`,
+    ];
+    if (file) pragmas.unshift("PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF");
+    c.internalExec(pragmas.join(";"));
+  }
+
+  private openRead(): Connection {
+    const o = this.connOptions;
+    const c = new Connection(openDatabase(this.path, { ...o, readOnly: true }), o.cacheSize);
+    c.internalExec(`PRAGMA busy_timeout=${o.busyTimeoutMs};PRAGMA query_only=1`);
+    return c;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new DbError("database is closed");
+  }
+
+  /** Applies one command from the log; never throws. */
+  apply(cmd: Command): CommandOutcome {
+    try {
+      switch (cmd.kind) {
+        case "execute":
+          return { results: this.execute(cmd) };
+        case "query":
+          return { results: this.query(cmd) };
+        case "request":
+          return { results: this.request(cmd) };
+        case "load":
+          if (cmd.data === undefined) return { results: [], error: "load command without data" };
+          this.load(cmd.data);
+          return { results: [] };
+        case "noop":
+          return { results: [] };
+        default:
+          return { results: [], error: `unknown command kind: ${String(cmd.kind)}` };
+      }
+    } catch (e) {
+      return { results: [], error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /**
+   * Runs statements as writes (rqlite /db/execute). Statement errors are
+   * per-result; with `transaction` the first error rolls back and stops.
+   * Throws {@link DbError} only when the transaction cannot be opened or
+   * committed (then nothing of the command is applied).
+   */
+  execute(cmd: Command): StatementResult[] {
+    this.assertOpen();
+    const c = this.w;
+    let open = cmd.transaction && this.begin(c);
+    const results: StatementResult[] = [];
+    for (const st of cmd.statements) {
+      if (st.sql === "") continue;
+      const t0 = performance.now();
+      const r = st.forceQuery ? this.rows(c, st, cmd, false, 0) : this.exec(c, st);
+      if (cmd.timings) r.timeSec = (performance.now() - t0) / 1000;
+      results.push(r);
+      if (r.error !== undefined) {
+        if (open) {
+          this.rollback(c);
+          open = false;
+          break;
+        }
+        if (cmd.rollbackOnError && c.db.isTransaction) this.rollback(c);
+      }
+    }
+    if (open) this.commit(c);
+    return results;
+  }
+
+  /**
+   * Runs statements as reads (rqlite /db/query). With `readOnly` (default)
+   * writes are refused per statement; file databases read on the read-only
+   * connection, in-memory ones under `query_only`. Errors never stop the
+   * batch; `transaction` reads in one snapshot (BEGIN…ROLLBACK).
+   */
+  query(cmd: Command, opts: { readOnly?: boolean } = {}): StatementResult[] {
+    this.assertOpen();
+    const readOnly = opts.readOnly ?? true;
+    const c = readOnly && this.r !== undefined ? this.r : this.w;
+    const guard = readOnly && c === this.w;
+    if (guard) c.internalExec("PRAGMA query_only=1");
+    let open = false;
+    try {
+      open = cmd.transaction && !c.db.isTransaction && this.begin(c);
+      const results: StatementResult[] = [];
+      for (const st of cmd.statements) {
+        if (st.sql === "") continue;
+        const t0 = performance.now();
+        const r = this.rows(c, st, cmd, readOnly, cmd.dbTimeoutMs ?? 0);
+        if (cmd.timings) r.timeSec = (performance.now() - t0) / 1000;
+        results.push(r);
+      }
+      return results;
+    } finally {
+      if (open) this.rollback(c);
+      if (guard) c.internalExec("PRAGMA query_only=0");
+    }
+  }
+
+  /**
+   * Unified statements (rqlite /db/request): each statement is classified at
+   * prepare time; reads return rows, writes counters. A statement that fails
+   * to prepare yields its error and the batch goes on (even in a
+   * transaction); execution errors stop and roll back only with
+   * `transaction`.
+   */
+  request(cmd: Command): StatementResult[] {
+    this.assertOpen();
+    const c = this.w;
+    let open = cmd.transaction && this.begin(c);
+    const results: StatementResult[] = [];
+    for (const st of cmd.statements) {
+      if (st.sql === "") continue;
+      const t0 = performance.now();
+      let r: StatementResult;
+      const read = this.requestKind(c, st);
+      if (typeof read === "string") {
+        r = { error: read };
+      } else {
+        if (read) r = this.rows(c, st, cmd, false, cmd.dbTimeoutMs ?? 0);
+        else r = st.forceQuery ? this.rows(c, st, cmd, false, 0) : this.exec(c, st);
+      }
+      if (cmd.timings) r.timeSec = (performance.now() - t0) / 1000;
+      results.push(r);
+      if (r.error !== undefined && typeof read !== "string" && open) {
+        this.rollback(c);
+        open = false;
+        break;
+      }
+    }
+    if (open) this.commit(c);
+    return results;
+  }
+
+  /**
+   * True when `st` is a read, false for a write, or the prepare error
+   * message. EXPLAIN is always a read; a string of several statements is a
+   * write unless every statement in it is a read.
+   */
+  private requestKind(c: Connection, st: Statement): boolean | string {
+    if (st.explain) return true;
+    const sql = st.sql;
+    let pos = skipBlank(sql, 0);
+    if (pos >= sql.length) return false;
+    let read = true;
+    let first = true;
+    while (pos < sql.length) {
+      const text = pos === 0 ? sql : sql.slice(pos);
+      let p: Prepared;
+      try {
+        p = c.prepare(text);
+      } catch (e) {
+        // Only the first statement's prepare failure is a "prepare error";
+        // later ones may depend on earlier statements and surface when run.
+        if (first) return messageOf(e);
+        return false;
+      }
+      if (!p.readOnly && leadingKeyword(text) !== "EXPLAIN") read = false;
+      if (!read) return false;
+      first = false;
+      pos = skipBlank(sql, pos + p.sourceLength);
+    }
+    return read;
+  }
+
+  /**
+   * Prepares `text` without letting any write take effect; undefined when it
+   * is not a read (EXPLAIN counts as a read but may not run a writing
+   * pragma). Throws SQLite's prepare errors.
+   */
+  private readOnlyPrepare(c: Connection, text: string, explain: boolean): Prepared | undefined {
+    const isExplain = explain || leadingKeyword(text) === "EXPLAIN";
+    try {
+      const p = c.prepare(text, isExplain ? "pragmas" : "writes");
+      return p.readOnly || (isExplain && !p.writesPragma) ? p : undefined;
+    } catch (e) {
+      if (e instanceof WriteRefused) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Side-effect-free classification for routing /db/request: true for each
+   * statement that is a read (rqlite serves a request locally when all are),
+   * false for writes and for statements that do not prepare (rqlite counts
+   * those as writes). Statements holding no SQL count as reads.
+   */
+  classify(statements: readonly Statement[]): boolean[] {
+    this.assertOpen();
+    const c = this.r ?? this.w;
+    return statements.map((st) => {
+      const sql = st.sql;
+      let pos = skipBlank(sql, 0);
+      if (pos >= sql.length) return true;
+      try {
+        while (pos < sql.length) {
+          const text = pos === 0 ? sql : sql.slice(pos);
+          const p = this.readOnlyPrepare(c, text, pos === 0 && st.explain === true);
+          if (p === undefined) return false;
+          pos = skipBlank(sql, pos + p.sourceLength);
+        }
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Runs one statement string as a write; never throws. */
+  private exec(c: Connection, st: Statement): ExecuteResult {
+    const sql = st.sql;
+    try {
+      let pos = skipBlank(sql, 0);
+      if (pos >= sql.length) return this.counters(c);
+      let res: { lastInsertRowid: number | bigint; changes: number | bigint } | undefined;
+      let args = bindArgs(st.params);
+      while (pos < sql.length) {
+        const p = c.prepare(pos === 0 ? sql : sql.slice(pos));
+        res = runner(p).run(...args);
+        args = [];
+        pos = skipBlank(sql, pos + p.sourceLength);
+      }
+      return {
+        lastInsertId: intValue(BigInt(res!.lastInsertRowid)),
+        rowsAffected: Number(res!.changes),
+      };
+    } catch (e) {
+      return { error: messageOf(e) };
+    }
+  }
+
+  /** The connection's carried-over counters (for statements SQLite never saw). */
+  private counters(c: Connection): ExecuteResult {
+    const p = c.prepare("SELECT last_insert_rowid(), changes()");
+    const row = runner(p).all()[0] as [bigint, bigint];
+    return { lastInsertId: intValue(row[0]), rowsAffected: Number(row[1]) };
+  }
+
+  /**
+   * Runs one statement string returning rows of its last statement; never
+   * throws. `timeoutMs` is the read deadline (0 for writes: see the module note).
+   */
+  private rows(
+    c: Connection,
+    st: Statement,
+    cmd: Command,
+    readOnly: boolean,
+    timeoutMs: number,
+  ): StatementResult {
+    const sql = st.sql;
+    try {
+      let pos = skipBlank(sql, 0);
+      if (pos >= sql.length) return { columns: [], types: [], values: [] };
+      if (readOnly) {
+        // Classify every statement before running any of them.
+        for (let q = pos; q < sql.length;) {
+          const text = q === 0 ? sql : sql.slice(q);
+          const ok = this.readOnlyPrepare(c, text, q === pos && st.explain === true);
+          if (ok === undefined) return { error: QUERY_WRITE_ERROR };
+          q = skipBlank(sql, q + ok.sourceLength);
+        }
+      }
+      let args = bindArgs(st.params);
+      for (;;) {
+        const p = c.prepare(pos === 0 ? sql : sql.slice(pos));
+        const next = skipBlank(sql, pos + p.sourceLength);
+        if (next >= sql.length) return this.fetch(p, args, cmd, timeoutMs);
+        runner(p).run(...args);
+        args = [];
+        pos = next;
+      }
+    } catch (e) {
+      return { error: e instanceof WriteRefused ? QUERY_WRITE_ERROR : messageOf(e) };
+    }
+  }
+
+  /**
+   * Executes a prepared statement and builds its result rows. `timeoutMs`
+   * (reads only; 0 = none) is checked before every row and at the end.
+   */
+  private fetch(p: Prepared, args: SQLInputValue[], cmd: Command, timeout: number): QueryResult {
+    const { columns, decl } = columnHeader(p.stmt.columns(), cmd.qualifyColumns ?? false);
+    let raw: unknown[][];
+    if (timeout > 0) {
+      const deadline = performance.now() + timeout;
+      raw = [];
+      const it = runner(p).iterate(...args);
+      let late = false;
+      for (const row of it) {
+        raw.push(row as unknown[]);
+        if (performance.now() > deadline) {
+          late = true;
+          it.return?.();
+          break;
+        }
+      }
+      if (late || performance.now() > deadline) {
+        return { columns, types: decl, values: [], error: QUERY_TIMEOUT_ERROR };
+      }
+    } else {
+      raw = runner(p).all(...args) as unknown[][];
+    }
+    const { types, values } = convertRows(decl, raw);
+    return { columns, types, values };
+  }
+
+  private begin(c: Connection): boolean {
+    try {
+      c.internalExec("BEGIN");
+      return true;
+    } catch (e) {
+      throw new DbError(messageOf(e));
+    }
+  }
+
+  private rollback(c: Connection): void {
+    if (!c.db.isTransaction) return;
+    try {
+      c.internalExec("ROLLBACK");
+    } catch {
+      // Nothing to undo (SQLite already rolled back, e.g. after SQLITE_FULL).
+    }
+  }
+
+  /**
+   * COMMIT; if it fails (a deferred foreign key violation) roll back and
+   * report the whole command as failed. (rqlite ignores the failure and
+   * answers success for statements that were rolled back; a replicated
+   * database should not claim that.)
+   */
+  private commit(c: Connection): void {
+    if (!c.db.isTransaction) return;
+    try {
+      c.internalExec("COMMIT");
+    } catch (e) {
+      this.rollback(c);
+      throw new DbError(messageOf(e));
+    }
+  }
+
+  /**
+   * The database image (`sqlite3_serialize`), with header bytes 18/19 set to
+   * 1 (rollback journal) so that it deserializes anywhere (a WAL-mode image
+   * cannot be deserialized, deno-facts.md §1).
+   */
+  serialize(): Uint8Array {
+    this.assertOpen();
+    const img = this.w.db.serialize();
+    if (img[18] === 2) img[18] = 1;
+    if (img[19] === 2) img[19] = 1;
+    return img;
+  }
+
+  /**
+   * Replaces the whole database with `bytes` (a SQLite image). The image is
+   * checked first — header, then `PRAGMA quick_check` on a private copy —
+   * and refused with {@link RestoreError}, leaving the current database
+   * untouched, if it is not sound.
+   */
+  restore(bytes: Uint8Array): void {
+    this.assertOpen();
+    const scratch = this.openValidated(bytes);
+    if (this.memory) {
+      this.w.close();
+      this.w = scratch;
+      this.configure(scratch, false);
+      return;
+    }
+    scratch.close();
+    this.replaceFile(bytes);
+  }
+
+  /** A replicated load of a database image (same as {@link restore}). */
+  load(bytes: Uint8Array): void {
+    this.restore(bytes);
+  }
+
+  private openValidated(bytes: Uint8Array): Connection {
+    if (!(bytes instanceof Uint8Array) || bytes.length < 512) {
+      throw new RestoreError("invalid SQLite data: image too short");
+    }
+    for (let i = 0; i < SQLITE_HEADER.length; i++) {
+      if (bytes[i] !== SQLITE_HEADER.charCodeAt(i)) {
+        throw new RestoreError("invalid SQLite data: bad header");
+      }
+    }
+    let img = bytes;
+    if (bytes[18] === 2 || bytes[19] === 2) {
+      img = bytes.slice();
+      img[18] = 1;
+      img[19] = 1;
+    }
+    const o = this.connOptions;
+    const c = new Connection(openDatabase(":memory:", o), o.cacheSize);
+    try {
+      c.db.deserialize(img);
+      const rows = runner(c.prepare("PRAGMA quick_check")).all() as unknown[][];
+      const first = rows[0]?.[0];
+      if (rows.length !== 1 || first !== "ok") {
+        throw new RestoreError(`invalid SQLite data: quick_check: ${String(first)}`);
+      }
+      return c;
+    } catch (e) {
+      c.close();
+      if (e instanceof RestoreError) throw e;
+      throw new RestoreError(`invalid SQLite data: ${messageOf(e)}`);
+    }
+  }
+
+  private replaceFile(bytes: Uint8Array): void {
+    const tmp = `${this.path}.restore-tmp`;
+    let img = bytes;
+    if (bytes[18] === 2 || bytes[19] === 2) {
+      img = bytes.slice();
+      img[18] = 1;
+      img[19] = 1;
+    }
+    Deno.writeFileSync(tmp, img);
+    this.r?.close();
+    this.w.close();
+    try {
+      for (const suffix of ["-wal", "-shm"]) {
+        try {
+          Deno.removeSync(this.path + suffix);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
+      }
+      Deno.renameSync(tmp, this.path);
+    } finally {
+      this.w = this.openWrite(this.path);
+      this.r = this.openRead();
+    }
+  }
+
+  /**
+   * A SHA-256 over the logical content: schema rows, then every table's rows
+   * in a total order. Equal for equal contents whatever the storage mode or
+   * page layout; meant for tests and the simulator's replica check.
+   */
+  stateHash(): string {
+    this.assertOpen();
+    const h = createHash("sha256");
+    const c = this.w;
+    const schema = runner(
+      c.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name"),
+    ).all() as unknown[][];
+    const tables: string[] = [];
+    for (const row of schema) {
+      h.update(JSON.stringify(row));
+      const sql = row[3];
+      if (row[0] === "table" && !(typeof sql === "string" && /^create\s+virtual/i.test(sql))) {
+        tables.push(String(row[1]));
+      }
+    }
+    for (const t of tables) {
+      const quoted = `"${t.replaceAll('"', '""')}"`;
+      const p = c.prepare(`SELECT * FROM ${quoted}`);
+      const n = p.stmt.columns().length;
+      const order = Array.from({ length: n }, (_, i) => i + 1).join(",");
+      const rows = runner(c.prepare(`SELECT * FROM ${quoted} ORDER BY ${order}`))
+        .all() as unknown[][];
+      h.update(`table ${t} ${rows.length}\n`);
+      for (const row of rows) {
+        for (const v of row) {
+          if (v instanceof Uint8Array) h.update("b").update(v);
+          else h.update(`${typeof v}:${String(v)}`);
+          h.update("\u0000");
+        }
+      }
+    }
+    return h.digest("hex");
+  }
+
+  /** Whether the write connection is inside an open transaction. */
+  get inTransaction(): boolean {
+    return this.w.db.isTransaction;
+  }
+
+  /** Closes all connections; further calls fail with {@link DbError}. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.r?.close();
+    this.w.close();
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The database worker: owns one {@link SqliteEngine} and runs every request
+ * to completion, one at a time, in arrival order. Started by
+ * {@link DbClient}; never imported by the main thread.
+ *
+ * @module
+ */
+
+import { CommandDecodeError, decodeCommand } from "./command.ts";
+import { SqliteEngine } from "./engine.ts";
+import type { WorkerReply, WorkerRequest } from "./protocol.ts";
+import type { CommandOutcome } from "./result.ts";
+
+interface WorkerScope {
+  onmessage: ((e: MessageEvent<WorkerRequest>) => void) | null;
+  postMessage(message: WorkerReply, transfer?: Transferable[]): void;
+  close(): void;
+}
+
+const scope = globalThis as unknown as WorkerScope;
+let engine: SqliteEngine | undefined;
+
+function need(): SqliteEngine {
+  if (engine === undefined) throw new Error("database worker: not open");
+  return engine;
+}
+
+function applyBatch(buffer: ArrayBuffer, lengths: Uint32Array): CommandOutcome[] {
+  const e = need();
+  const out: CommandOutcome[] = new Array(lengths.length);
+  let off = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    const len = lengths[i]!;
+    if (off + len > buffer.byteLength) {
+      out[i] = { results: [], error: "command decode: batch shorter than its lengths" };
+      continue;
+    }
+    const bytes = new Uint8Array(buffer, off, len);
+    off += len;
+    try {
+      out[i] = e.apply(decodeCommand(bytes));
+    } catch (err) {
+      const msg = err instanceof CommandDecodeError || err instanceof Error
+        ? err.message
+        : String(err);
+      out[i] = { results: [], error: msg };
+    }
+  }
+  return out;
+}
+
+function handle(m: WorkerRequest): { value: unknown; transfer?: Transferable[] } {
+  switch (m.op) {
+    case "open":
+      engine?.close();
+      engine = new SqliteEngine(m.options);
+      return { value: undefined };
+    case "execute":
+      return { value: need().execute(m.command) };
+    case "request":
+      return { value: need().request(m.command) };
+    case "query":
+      return { value: need().query(m.command, { readOnly: m.readOnly }) };
+    case "classify":
+      return { value: need().classify(m.statements) };
+    case "apply":
+      return { value: applyBatch(m.buffer, m.lengths) };
+    case "load":
+      need().load(m.bytes);
+      return { value: undefined };
+    case "restore":
+      need().restore(m.bytes);
+      return { value: undefined };
+    case "serialize": {
+      const img = need().serialize();
+      const whole = img.byteOffset === 0 && img.byteLength === img.buffer.byteLength;
+      return { value: img, transfer: whole ? [img.buffer as ArrayBuffer] : [] };
+    }
+    case "stateHash":
+      return { value: need().stateHash() };
+    case "close":
+      engine?.close();
+      engine = undefined;
+      return { value: undefined };
+  }
+}
+
+scope.onmessage = (e: MessageEvent<WorkerRequest>) => {
+  const m = e.data;
+  let reply: WorkerReply;
+  let transfer: Transferable[] = [];
+  try {
+    const r = handle(m);
+    reply = { id: m.id, ok: true, value: r.value };
+    transfer = r.transfer ?? [];
+  } catch (err) {
+    reply = {
+      id: m.id,
+      ok: false,
+      name: err instanceof Error ? err.name : "Error",
+      message: err instanceof Error ? err.message : String(err),
+    };
+  }
+  scope.postMessage(reply, transfer);
+};
