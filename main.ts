@@ -1,47 +1,86 @@
 /**
- * raftlite command-line entry point.
- *
- * Placeholder CLI for the first landing (Raft core + simulator): it answers
- * rqlited's `-version` flag and otherwise refuses to start, saying why, so
- * nobody mistakes this build for a working server. The rqlited-compatible CLI
- * replaces it when the HTTP server lands.
+ * raftlite command-line entry point: `raftlite [flags] <data-dir>` with
+ * rqlited's flag syntax (rqlite-api.md §8). Prints where it listens and
+ * where data lives; SIGINT/SIGTERM stop it gracefully.
  *
  * @module
  */
 
+import { FlagError, parseFlags, usage } from "./lib/config/flags.ts";
+import { configFromFlags } from "./lib/server/config.ts";
+import { startNode } from "./lib/server/start.ts";
 import { VERSION } from "./lib/version.ts";
 
-/** Exit status and output lines for one invocation; pure so tests need no subprocess. */
+/** Exit status and output lines for an invocation that ends at once (version, help, errors). */
 export interface CliOutcome {
-  /** Process exit code. */
   code: number;
-  /** Lines for stdout. */
   stdout: string[];
-  /** Lines for stderr. */
   stderr: string[];
 }
 
-/**
- * Decides what the CLI does for `args`. Go's flag package (which rqlited uses)
- * accepts both `-version` and `--version`, so both are honoured here.
- */
-export function runCli(args: readonly string[]): CliOutcome {
-  if (args.includes("-version") || args.includes("--version")) {
-    return { code: 0, stdout: [`raftlite ${VERSION}`], stderr: [] };
+/** What the CLI prints and returns without starting a server, or undefined to start one. */
+export function runCli(args: readonly string[]): CliOutcome | undefined {
+  if (args.includes("-h") || args.includes("-help") || args.includes("--help")) {
+    return { code: 0, stdout: [usage()], stderr: [] };
   }
-  return {
-    code: 1,
-    stdout: [],
-    stderr: [
-      "fatal: the raftlite server is not implemented yet; " +
-      "this build contains the Raft core and simulator (deno task sim)",
-    ],
-  };
+  try {
+    const flags = parseFlags(args);
+    if (flags.values.get("version") === "true") {
+      return {
+        code: 0,
+        stdout: [
+          `raftlite v${VERSION} ${Deno.build.os} ${Deno.build.arch} deno${Deno.version.deno} sqlite3.53.2`,
+        ],
+        stderr: [],
+      };
+    }
+    configFromFlags(flags);
+    return undefined;
+  } catch (err) {
+    if (err instanceof FlagError) return { code: 1, stdout: [], stderr: [`fatal: ${err.message}`] };
+    throw err;
+  }
 }
 
-if (import.meta.main) {
-  const outcome = runCli(Deno.args);
-  for (const line of outcome.stdout) console.log(line);
-  for (const line of outcome.stderr) console.error(line);
-  Deno.exit(outcome.code);
+async function main(args: string[]): Promise<number> {
+  const outcome = runCli(args);
+  if (outcome !== undefined) {
+    for (const line of outcome.stdout) console.log(line);
+    for (const line of outcome.stderr) console.error(line);
+    return outcome.code;
+  }
+  const config = configFromFlags(parseFlags(args));
+  let node;
+  try {
+    node = startNode(config);
+  } catch (err) {
+    console.error(`fatal: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  console.log(`raftlite v${VERSION}`);
+  console.log(
+    `node ${node.config.nodeId}: HTTP on http://${node.httpAddr}, Raft on ${node.raftAddr}`,
+  );
+  console.log(
+    `data directory ${config.dataDir} (SQLite ${config.onDisk ? config.dbPath : "in memory"})`,
+  );
+  try {
+    await node.ready;
+  } catch (err) {
+    console.error(`fatal: ${err instanceof Error ? err.message : String(err)}`);
+    await node.close();
+    return 1;
+  }
+  console.log(
+    `ready: try  curl -XPOST 'http://${node.httpAddr}/db/execute' -H 'Content-Type: application/json' -d '["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT)"]'`,
+  );
+  const stop = new Promise<void>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => resolve());
+  });
+  await stop;
+  console.error("shutting down");
+  await node.close();
+  return 0;
 }
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,37 +1,163 @@
-/** main.ts: the placeholder CLI answers -version and refuses to start otherwise. */
+/** main.ts and lib/config/flags.ts: rqlited's flag syntax, errors as `fatal: ...` exit 1. */
 
 import assert from "node:assert/strict";
 import { runCli } from "../main.ts";
+import { FLAGS, parseDurationMs, parseFlags } from "../lib/config/flags.ts";
+import { configFromFlags } from "../lib/server/config.ts";
 import { VERSION } from "../lib/version.ts";
 import { runBounded } from "./util/run_bounded.ts";
 
-Deno.test("runCli: -version and --version print the version", () => {
-  for (const flag of ["-version", "--version"]) {
-    assert.deepEqual(runCli([flag]), { code: 0, stdout: [`raftlite ${VERSION}`], stderr: [] });
+Deno.test("runCli: -version and --version print the version line", () => {
+  for (const flag of ["-version", "--version", "-version=true"]) {
+    const out = runCli([flag]);
+    assert.equal(out?.code, 0);
+    assert.match(out?.stdout[0] ?? "", new RegExp(`^raftlite v${VERSION.replaceAll(".", "\\.")} `));
   }
 });
 
-Deno.test("runCli: anything else fails with a message that says why", () => {
-  const outcome = runCli(["./data"]);
-  assert.equal(outcome.code, 1);
-  assert.deepEqual(outcome.stdout, []);
-  assert.deepEqual(outcome.stderr, [
-    "fatal: the raftlite server is not implemented yet; " +
-    "this build contains the Raft core and simulator (deno task sim)",
-  ]);
+Deno.test("runCli: a valid command line starts the server (no immediate outcome)", () => {
+  assert.equal(
+    runCli(["-http-addr", "127.0.0.1:4101", "-raft-addr=127.0.0.1:4102", "d"]),
+    undefined,
+  );
 });
 
-Deno.test("main.ts as a process: exit codes and streams", async () => {
+Deno.test("runCli: errors are 'fatal: ...' with exit 1", () => {
+  const cases: [string[], RegExp][] = [
+    [[], /^fatal: no data directory set$/],
+    [["-nope", "d"], /^fatal: flag provided but not defined: -nope$/],
+    [["d", "extra"], /^fatal: arguments after data directory \(extra\) are not accepted$/],
+    [["-join", "x:1", "d"], /^fatal: flag -join is not supported yet$/],
+    [["-auth=/f", "d"], /^fatal: flag -auth is not supported yet$/],
+    [["-raft-snap", "many", "d"], /^fatal: invalid value "many" for -raft-snap/],
+    [["-fk=maybe", "d"], /^fatal: invalid boolean value "maybe" for -fk$/],
+    [["-raft-apply-timeout", "10", "d"], /^fatal: invalid value "10" for -raft-apply-timeout/],
+    [["-http-addr", "http://x:1", "d"], /^fatal: HTTP bind address should not include protocol/],
+    [
+      ["-http-addr", "a:1", "-raft-addr", "a:1", "d"],
+      /^fatal: HTTP and Raft addresses must differ$/,
+    ],
+    [["-raft-addr"], /^fatal: flag needs an argument: -raft-addr$/],
+  ];
+  for (const [args, expected] of cases) {
+    const out = runCli(args);
+    assert.equal(out?.code, 1, args.join(" "));
+    assert.match(out?.stderr[0] ?? "", expected, args.join(" "));
+  }
+});
+
+Deno.test("flags: every rqlited flag is known and either implemented or refused when given", () => {
+  const rqlited = [
+    "version",
+    "extensions-path",
+    "cdc-config",
+    "node-id",
+    "http-addr",
+    "http-adv-addr",
+    "http-allow-origin",
+    "http-ca-cert",
+    "http-cert",
+    "http-key",
+    "http-verify-client",
+    "http-verify-common-name",
+    "auth",
+    "join-as",
+    "node-ca-cert",
+    "node-cert",
+    "node-key",
+    "node-no-verify",
+    "node-verify-client",
+    "node-verify-server-name",
+    "node-verify-common-name",
+    "raft-addr",
+    "raft-adv-addr",
+    "compress-snap-transport",
+    "cluster-connect-timeout",
+    "join",
+    "join-attempts",
+    "join-interval",
+    "bootstrap-expect",
+    "bootstrap-expect-timeout",
+    "disco-mode",
+    "disco-key",
+    "disco-config",
+    "raft-log-level",
+    "raft-non-voter",
+    "raft-snap",
+    "raft-snap-wal-size",
+    "raft-snap-int",
+    "raft-leader-lease-timeout",
+    "raft-heartbeat-timeout",
+    "raft-election-timeout",
+    "raft-commit-timeout",
+    "raft-apply-timeout",
+    "raft-remove-shutdown",
+    "raft-cluster-remove-shutdown",
+    "raft-shutdown-stepdown",
+    "raft-reap-node-timeout",
+    "raft-reap-read-only-node-timeout",
+    "fk",
+    "db-max-ro-conns",
+    "auto-vacuum-int",
+    "auto-optimize-int",
+    "write-queue-capacity",
+    "write-queue-batch-size",
+    "write-queue-timeout",
+    "write-queue-tx",
+    "auto-backup",
+    "auto-restore",
+    "otlp-endpoint",
+    "otlp-interval",
+    "otlp-insecure",
+    "otlp-no-verify",
+    "otlp-ca-cert",
+    "otlp-cert",
+    "otlp-key",
+    "cpu-profile",
+    "mem-profile",
+    "trace-profile",
+  ];
+  for (const name of rqlited) {
+    const spec = FLAGS[name];
+    assert.ok(spec, `-${name} is unknown`);
+    const value = spec.kind === "bool" ? `-${name}=${spec.default}` : `-${name}=${spec.default}`;
+    if (spec.supported) parseFlags([value, "d"]);
+    else {assert.throws(() =>
+        parseFlags([value, "d"]), new RegExp(`flag -${name} is not supported yet`));}
+  }
+});
+
+Deno.test("flags: Go syntax forms and defaults", () => {
+  const f = parseFlags(["--fk", "-raft-snap=10", "-node-id", "n1", "-on-disk=false", "dir"]);
+  assert.equal(f.values.get("fk"), "true");
+  assert.equal(f.values.get("raft-snap"), "10");
+  assert.equal(f.values.get("node-id"), "n1");
+  assert.equal(f.values.get("on-disk"), "false");
+  assert.equal(f.values.get("http-addr"), "localhost:4001");
+  assert.equal(f.dataDir, "dir");
+  const c = configFromFlags(f);
+  assert.equal(c.snapshotThreshold, 10);
+  assert.equal(c.trailingEntries, 12);
+  assert.equal(c.foreignKeys, true);
+  assert.ok(c.dataDir.startsWith("/") && c.dataDir.endsWith("/dir"));
+  assert.equal(parseDurationMs("1m30s"), 90_000);
+  assert.equal(parseDurationMs("1.5ms"), 1.5);
+  assert.equal(parseDurationMs("10"), undefined);
+  assert.equal(parseDurationMs("0"), 0);
+});
+
+Deno.test("main.ts as a process: -version and a fatal error", async () => {
   const main = new URL("../main.ts", import.meta.url).pathname;
-  const version = await runBounded(Deno.execPath(), ["run", main, "-version"], {
+  const version = await runBounded(Deno.execPath(), ["run", "-A", main, "-version"], {
     timeoutMs: 30_000,
   });
   assert.equal(version.code, 0, version.stderr);
-  assert.equal(version.stdout, `raftlite ${VERSION}\n`);
-  const start = await runBounded(Deno.execPath(), ["run", main, "./data"], { timeoutMs: 30_000 });
-  assert.equal(start.code, 1);
-  assert.equal(start.stdout, "");
-  assert.match(start.stderr, /^fatal: the raftlite server is not implemented yet;/);
+  assert.match(version.stdout, /^raftlite v\d+\.\d+\.\d+ /);
+  const bad = await runBounded(Deno.execPath(), ["run", "-A", main, "-join", "x:1", "d"], {
+    timeoutMs: 30_000,
+  });
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, "fatal: flag -join is not supported yet\n");
 });
 
 Deno.test("lib/version.ts: VERSION is semver", () => {

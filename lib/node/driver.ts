@@ -439,6 +439,13 @@ export class RaftDriver {
     this.#kick();
   }
 
+  /** Starts an election now if this node may (a lone voter need not wait an election timeout). */
+  campaign(): void {
+    if (this.#state !== "running" || this.#core === undefined) return;
+    this.#core.campaign();
+    this.#kick();
+  }
+
   /** Core status plus the state machine's applied index and the driver's counters. */
   status(): DriverStatus {
     const core = this.#core;

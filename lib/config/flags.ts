@@ -1,0 +1,460 @@
+/**
+ * rqlited-compatible command line parsing (rqlite-api.md §8).
+ *
+ * Go's `flag` syntax: `-name value`, `-name=value`, `--name`; booleans take
+ * no value or `-name=true|false`; flags precede the data directory, which
+ * comes last. Every rqlited flag is known here: the ones raftlite
+ * implements are parsed into {@link Config}; the others are refused with
+ * `flag -x is not supported yet` when given, so nothing is silently ignored.
+ *
+ * @module
+ */
+
+/** Kinds of flag values. */
+type FlagKind = "bool" | "string" | "int" | "duration";
+
+interface FlagSpec {
+  readonly kind: FlagKind;
+  readonly default: string;
+  /** False: known rqlited flag that raftlite refuses for now. */
+  readonly supported: boolean;
+  readonly help: string;
+}
+
+const S = true;
+const N = false;
+
+/** Every rqlited flag (plus raftlite's `-on-disk`), with defaults as rqlited's. */
+export const FLAGS: Readonly<Record<string, FlagSpec>> = {
+  "version": {
+    kind: "bool",
+    default: "false",
+    supported: S,
+    help: "Show version information and exit",
+  },
+  "extensions-path": {
+    kind: "string",
+    default: "",
+    supported: N,
+    help: "SQLite extensions to load",
+  },
+  "cdc-config": { kind: "string", default: "", supported: N, help: "Change-data-capture config" },
+  "node-id": {
+    kind: "string",
+    default: "",
+    supported: S,
+    help: "Unique ID for node (default: advertised Raft address)",
+  },
+  "http-addr": {
+    kind: "string",
+    default: "localhost:4001",
+    supported: S,
+    help: "HTTP server bind address",
+  },
+  "http-adv-addr": {
+    kind: "string",
+    default: "",
+    supported: S,
+    help: "Advertised HTTP address (default: -http-addr)",
+  },
+  "http-allow-origin": {
+    kind: "string",
+    default: "",
+    supported: S,
+    help: "Value of Access-Control-Allow-Origin",
+  },
+  "http-ca-cert": {
+    kind: "string",
+    default: "",
+    supported: N,
+    help: "CA certificate for HTTP clients",
+  },
+  "http-cert": { kind: "string", default: "", supported: N, help: "HTTPS certificate" },
+  "http-key": { kind: "string", default: "", supported: N, help: "HTTPS key" },
+  "http-verify-client": {
+    kind: "bool",
+    default: "false",
+    supported: N,
+    help: "Require client certificates",
+  },
+  "http-verify-common-name": {
+    kind: "string",
+    default: "",
+    supported: N,
+    help: "Expected client CN",
+  },
+  "auth": { kind: "string", default: "", supported: N, help: "Path to the users file" },
+  "join-as": { kind: "string", default: "", supported: N, help: "User for join/notify/remove" },
+  "node-ca-cert": { kind: "string", default: "", supported: N, help: "CA for internode TLS" },
+  "node-cert": { kind: "string", default: "", supported: N, help: "Internode TLS certificate" },
+  "node-key": { kind: "string", default: "", supported: N, help: "Internode TLS key" },
+  "node-no-verify": {
+    kind: "bool",
+    default: "false",
+    supported: N,
+    help: "Skip peer certificate checks",
+  },
+  "node-verify-client": {
+    kind: "bool",
+    default: "false",
+    supported: N,
+    help: "Mutual internode TLS",
+  },
+  "node-verify-server-name": {
+    kind: "string",
+    default: "",
+    supported: N,
+    help: "Expected peer host name",
+  },
+  "node-verify-common-name": {
+    kind: "string",
+    default: "",
+    supported: N,
+    help: "Expected peer CN",
+  },
+  "raft-addr": {
+    kind: "string",
+    default: "localhost:4002",
+    supported: S,
+    help: "Raft (internode) bind address",
+  },
+  "raft-adv-addr": {
+    kind: "string",
+    default: "",
+    supported: S,
+    help: "Advertised Raft address (default: -raft-addr)",
+  },
+  "compress-snap-transport": {
+    kind: "bool",
+    default: "false",
+    supported: N,
+    help: "Compress snapshots in transit",
+  },
+  "cluster-connect-timeout": {
+    kind: "duration",
+    default: "30s",
+    supported: N,
+    help: "Internode dial timeout",
+  },
+  "join": { kind: "string", default: "", supported: N, help: "Raft addresses of nodes to join" },
+  "join-attempts": {
+    kind: "int",
+    default: "5",
+    supported: N,
+    help: "Join attempts per address pass",
+  },
+  "join-interval": {
+    kind: "duration",
+    default: "3s",
+    supported: N,
+    help: "Pause between join attempts",
+  },
+  "bootstrap-expect": {
+    kind: "int",
+    default: "0",
+    supported: N,
+    help: "Voters to wait for before bootstrapping",
+  },
+  "bootstrap-expect-timeout": {
+    kind: "duration",
+    default: "120s",
+    supported: N,
+    help: "Bootstrap wait bound",
+  },
+  "disco-mode": { kind: "string", default: "", supported: N, help: "Discovery mode" },
+  "disco-key": { kind: "string", default: "rqlite", supported: N, help: "Discovery key prefix" },
+  "disco-config": { kind: "string", default: "", supported: N, help: "Discovery config" },
+  "raft-log-level": {
+    kind: "string",
+    default: "WARN",
+    supported: S,
+    help: "Raft log level: ERROR, WARN, INFO, DEBUG",
+  },
+  "raft-non-voter": {
+    kind: "bool",
+    default: "false",
+    supported: N,
+    help: "Run as a read-only node",
+  },
+  "raft-snap": {
+    kind: "int",
+    default: "8192",
+    supported: S,
+    help: "Log entries between snapshots",
+  },
+  "raft-snap-wal-size": {
+    kind: "int",
+    default: "4194304",
+    supported: N,
+    help: "WAL bytes that trigger a snapshot",
+  },
+  "raft-snap-int": {
+    kind: "duration",
+    default: "10s",
+    supported: S,
+    help: "Snapshot check interval",
+  },
+  "raft-leader-lease-timeout": {
+    kind: "duration",
+    default: "0s",
+    supported: N,
+    help: "Leader lease",
+  },
+  "raft-heartbeat-timeout": {
+    kind: "duration",
+    default: "1s",
+    supported: S,
+    help: "Raft heartbeat timeout",
+  },
+  "raft-election-timeout": {
+    kind: "duration",
+    default: "1s",
+    supported: S,
+    help: "Raft election timeout",
+  },
+  "raft-commit-timeout": {
+    kind: "duration",
+    default: "50ms",
+    supported: N,
+    help: "Raft commit timeout",
+  },
+  "raft-apply-timeout": {
+    kind: "duration",
+    default: "10s",
+    supported: S,
+    help: "Time to wait for a write to apply",
+  },
+  "raft-remove-shutdown": {
+    kind: "bool",
+    default: "false",
+    supported: N,
+    help: "Shut down when removed",
+  },
+  "raft-cluster-remove-shutdown": {
+    kind: "bool",
+    default: "false",
+    supported: N,
+    help: "Leave cluster on shutdown",
+  },
+  "raft-shutdown-stepdown": {
+    kind: "bool",
+    default: "true",
+    supported: S,
+    help: "Transfer leadership on shutdown",
+  },
+  "raft-reap-node-timeout": {
+    kind: "duration",
+    default: "0h",
+    supported: N,
+    help: "Reap unreachable voters",
+  },
+  "raft-reap-read-only-node-timeout": {
+    kind: "duration",
+    default: "0h",
+    supported: N,
+    help: "Reap unreachable non-voters",
+  },
+  "fk": {
+    kind: "bool",
+    default: "false",
+    supported: S,
+    help: "Enable SQLite foreign key constraints",
+  },
+  "db-max-ro-conns": {
+    kind: "int",
+    default: "256",
+    supported: N,
+    help: "Read-only connection pool size",
+  },
+  "auto-vacuum-int": { kind: "duration", default: "0s", supported: N, help: "Periodic VACUUM" },
+  "auto-optimize-int": {
+    kind: "duration",
+    default: "24h",
+    supported: N,
+    help: "Periodic PRAGMA optimize",
+  },
+  "write-queue-capacity": {
+    kind: "int",
+    default: "1024",
+    supported: N,
+    help: "Queued-write capacity",
+  },
+  "write-queue-batch-size": {
+    kind: "int",
+    default: "128",
+    supported: N,
+    help: "Queued-write batch size",
+  },
+  "write-queue-timeout": {
+    kind: "duration",
+    default: "50ms",
+    supported: N,
+    help: "Queued-write batch timeout",
+  },
+  "write-queue-tx": {
+    kind: "bool",
+    default: "false",
+    supported: N,
+    help: "Queued batches in a transaction",
+  },
+  "auto-backup": { kind: "string", default: "", supported: N, help: "Automatic backup config" },
+  "auto-restore": { kind: "string", default: "", supported: N, help: "Automatic restore config" },
+  "otlp-endpoint": { kind: "string", default: "", supported: N, help: "OTLP collector" },
+  "otlp-interval": { kind: "duration", default: "30s", supported: N, help: "OTLP export interval" },
+  "otlp-insecure": { kind: "bool", default: "false", supported: N, help: "OTLP without TLS" },
+  "otlp-no-verify": { kind: "bool", default: "false", supported: N, help: "OTLP skip verify" },
+  "otlp-ca-cert": { kind: "string", default: "", supported: N, help: "OTLP CA" },
+  "otlp-cert": { kind: "string", default: "", supported: N, help: "OTLP client cert" },
+  "otlp-key": { kind: "string", default: "", supported: N, help: "OTLP client key" },
+  "cpu-profile": { kind: "string", default: "", supported: N, help: "CPU profile path" },
+  "mem-profile": { kind: "string", default: "", supported: N, help: "Memory profile path" },
+  "trace-profile": { kind: "string", default: "", supported: N, help: "Trace profile path" },
+  "on-disk": {
+    kind: "bool",
+    default: "false",
+    supported: S,
+    help: "Keep SQLite in <data-dir>/db.sqlite instead of memory (raftlite)",
+  },
+  "max-statements": {
+    kind: "int",
+    default: "100000",
+    supported: S,
+    help: "Most statements accepted in one request (raftlite)",
+  },
+  "max-body-bytes": {
+    kind: "int",
+    default: "67108864",
+    supported: S,
+    help: "Largest accepted HTTP request body (raftlite)",
+  },
+};
+
+/** A configuration error: printed as `fatal: <message>`, exit 1. */
+export class FlagError extends Error {
+  override readonly name = "FlagError";
+}
+
+/** Parsed flag values by name plus the data directory. */
+export interface ParsedFlags {
+  readonly values: ReadonlyMap<string, string>;
+  /** Flags given explicitly on the command line. */
+  readonly given: ReadonlySet<string>;
+  readonly dataDir: string;
+}
+
+/** Parses argv the way Go's flag package and rqlited do. */
+export function parseFlags(argv: readonly string[]): ParsedFlags {
+  const values = new Map<string, string>();
+  for (const [name, spec] of Object.entries(FLAGS)) values.set(name, spec.default);
+  const given = new Set<string>();
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--") {
+      i++;
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") break;
+    const body = arg.replace(/^--?/, "");
+    const eq = body.indexOf("=");
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    const spec = FLAGS[name];
+    if (spec === undefined) throw new FlagError(`flag provided but not defined: -${name}`);
+    let value: string;
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (spec.kind === "bool") value = "true";
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new FlagError(`flag needs an argument: -${name}`);
+      value = next;
+      i++;
+    }
+    values.set(name, checkValue(name, spec, value));
+    given.add(name);
+  }
+  const rest = argv.slice(i);
+  if (values.get("version") === "true") return { values, given, dataDir: rest[0] ?? "" };
+  if (rest.length === 0) throw new FlagError("no data directory set");
+  if (rest.length > 1) {
+    throw new FlagError(
+      `arguments after data directory (${rest.slice(1).join(" ")}) are not accepted`,
+    );
+  }
+  for (const name of given) {
+    if (FLAGS[name]?.supported === false) {
+      throw new FlagError(`flag -${name} is not supported yet`);
+    }
+  }
+  return { values, given, dataDir: rest[0] ?? "" };
+}
+
+function checkValue(name: string, spec: FlagSpec, value: string): string {
+  switch (spec.kind) {
+    case "bool": {
+      const v = value.toLowerCase();
+      if (["1", "t", "true"].includes(v)) return "true";
+      if (["0", "f", "false"].includes(v)) return "false";
+      throw new FlagError(`invalid boolean value "${value}" for -${name}`);
+    }
+    case "int":
+      if (!/^-?\d+$/.test(value)) {
+        throw new FlagError(`invalid value "${value}" for -${name}: not an integer`);
+      }
+      return value;
+    case "duration":
+      if (parseDurationMs(value) === undefined) {
+        throw new FlagError(
+          `invalid value "${value}" for -${name}: not a duration such as 500ms or 2s`,
+        );
+      }
+      return value;
+    case "string":
+      return value;
+  }
+}
+
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  "µs": 1e-3,
+  "μs": 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Parses a Go duration (`1.5s`, `2m30s`, `0`) into milliseconds; undefined when invalid. */
+export function parseDurationMs(text: string): number | undefined {
+  let s = text;
+  let sign = 1;
+  if (s.startsWith("-") || s.startsWith("+")) {
+    if (s[0] === "-") sign = -1;
+    s = s.slice(1);
+  }
+  if (s === "0") return 0;
+  if (s === "") return undefined;
+  let total = 0;
+  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+  while (s.length > 0) {
+    const m = re.exec(s);
+    if (m === null) return undefined;
+    total += Number(m[1]) * (UNIT_MS[m[2] ?? ""] ?? NaN);
+    s = s.slice(m[0].length);
+  }
+  return Number.isFinite(total) ? sign * total : undefined;
+}
+
+/** Usage text listing every flag. */
+export function usage(): string {
+  const lines = ["Usage: raftlite [flags] <data directory>", ""];
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    const note = spec.supported ? "" : " (not supported yet)";
+    const def = spec.default === "" || spec.kind === "bool" && spec.default === "false"
+      ? ""
+      : ` (default ${spec.default})`;
+    lines.push(`  -${name}${spec.kind === "bool" ? "" : ` ${spec.kind}`}`);
+    lines.push(`        ${spec.help}${def}${note}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,52 @@
+/**
+ * Reading request bodies with a hard size bound: a body over the limit is
+ * refused with 413 before it is buffered whole.
+ *
+ * @module
+ */
+
+/** The body exceeded the limit. */
+export class BodyTooLargeError extends Error {
+  override readonly name = "BodyTooLargeError";
+  constructor(readonly limitBytes: number) {
+    super(
+      `request body too large: the limit is ${limitBytes} bytes (raise it with -max-body-bytes)`,
+    );
+  }
+}
+
+/** Reads the whole body, failing fast when it grows beyond `limitBytes`. */
+export async function readBody(req: Request, limitBytes: number): Promise<Uint8Array> {
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > limitBytes) throw new BodyTooLargeError(limitBytes);
+  if (req.body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = req.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limitBytes) throw new BodyTooLargeError(limitBytes);
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  if (chunks.length === 1) return chunks[0] ?? new Uint8Array(0);
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+const decoder = new TextDecoder();
+
+/** Reads the body as UTF-8 text within the limit. */
+export async function readText(req: Request, limitBytes: number): Promise<string> {
+  return decoder.decode(await readBody(req, limitBytes));
+}

@@ -1,0 +1,45 @@
+/**
+ * What the HTTP handlers need from the running node. Handlers are plain
+ * `Request -> Response` functions over this context, so tests build one
+ * around a real store without a socket.
+ *
+ * @module
+ */
+
+import type { RandomSource } from "../sql/random.ts";
+import type { Store } from "../store/store.ts";
+
+/** Counters exposed in /debug/vars under `http`. */
+export interface HttpCounters {
+  [name: string]: number;
+}
+
+export interface HttpContext {
+  readonly version: string;
+  readonly nodeId: string;
+  /** Advertised HTTP address (host:port) — X-RQLITE-SERVED-BY. */
+  readonly httpAdvAddr: string;
+  /** Bound HTTP address. */
+  readonly httpBindAddr: string;
+  /** Full API URL of this node (`http://host:port`). */
+  readonly apiUrl: string;
+  readonly raftAddr: string;
+  readonly allowOrigin: string;
+  /** Largest accepted request body. */
+  readonly maxBodyBytes: number;
+  /** Most statements in one request. */
+  readonly maxStatements: number;
+  /** The store once open; undefined while starting (status still answers). */
+  store(): Store | undefined;
+  /** Extra /status sections (os, runtime, node, build, store details). */
+  statusReport(): Promise<Record<string, unknown>>;
+  readonly counters: HttpCounters;
+  /** Random source and clock for statement rewriting. */
+  readonly random: RandomSource;
+  nowMs(): number;
+}
+
+/** Increments a counter. */
+export function count(ctx: HttpContext, name: string, by = 1): void {
+  ctx.counters[name] = (ctx.counters[name] ?? 0) + by;
+}

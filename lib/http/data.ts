@@ -1,0 +1,218 @@
+/**
+ * The data endpoints: /db/execute, /db/query, /db/request and /db/sql
+ * (rqlite-api.md §2-§4, §7). Each parses its body, rewrites statements for
+ * determinism where rqlite does, refuses disallowed pragmas, hands a
+ * command to the store and encodes the outcome byte-for-byte as rqlite.
+ *
+ * @module
+ */
+
+import { type Command, encodeResponse, type StatementResult } from "../db/mod.ts";
+import { checkDisallowedPragmas } from "../db/pragma.ts";
+import type { QueryParams } from "../sql/params.ts";
+import { analyze, processStatements } from "../sql/rewrite.ts";
+import { parseJsonRequest, parseTextRequest } from "../sql/request.ts";
+import type { Statement } from "../sql/types.ts";
+import { NotLeaderStoreError, type Store, type StoreOutcome } from "../store/store.ts";
+import { BodyTooLargeError, readText } from "./body.ts";
+import { count, type HttpContext } from "./context.ts";
+import { goJson } from "./go_json.ts";
+import { emptyStatus, jsonText, textError } from "./response.ts";
+
+type Endpoint = "execute" | "query" | "request";
+
+/** Statements of a request, or the response that refuses it. */
+async function statementsOf(
+  req: Request,
+  ctx: HttpContext,
+  qp: QueryParams,
+  endpoint: Endpoint,
+): Promise<Statement[] | Response> {
+  if (req.method === "GET") {
+    return qp.q === undefined ? [] : [{ sql: qp.q, params: [] }];
+  }
+  let text: string;
+  try {
+    text = await readText(req, ctx.maxBodyBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) return textError(413, err.message);
+    throw err;
+  }
+  const plain = (req.headers.get("content-type") ?? "").startsWith("text/plain");
+  if (plain && endpoint !== "request") return parseTextRequest(text);
+  const parsed = parseJsonRequest(text, { maxStatements: ctx.maxStatements });
+  if (!parsed.ok) return textError(400, parsed.error);
+  return parsed.statements;
+}
+
+/** Applies §7 rewriting; for queries only at level strong (detection always). */
+function rewrite(
+  statements: Statement[],
+  ctx: HttpContext,
+  qp: QueryParams,
+  endpoint: Endpoint,
+): Statement[] | Response {
+  const full = endpoint !== "query" || qp.level === "strong";
+  const out = processStatements(statements, {
+    norwrandom: qp.norwrandom || !full,
+    norwtime: qp.norwtime || !full,
+    noparse: qp.noparse,
+    random: ctx.random,
+    nowMs: () => ctx.nowMs(),
+  });
+  if (!out.ok) return textError(500, out.error);
+  return out.statements;
+}
+
+function commandOf(kind: Command["kind"], statements: Statement[], qp: QueryParams): Command {
+  return {
+    kind,
+    statements,
+    transaction: qp.transaction,
+    dbTimeoutMs: qp.dbTimeoutMs ?? 0,
+    qualifyColumns: qp.qualifyColumns,
+    timings: qp.timings,
+  };
+}
+
+function encodeOptions(qp: QueryParams) {
+  return { pretty: qp.pretty, associative: qp.associative, blobArray: qp.blobArray };
+}
+
+/** A 200 JSON response with rqlite's shape. */
+function resultsResponse(
+  ctx: HttpContext,
+  qp: QueryParams,
+  results: readonly StatementResult[],
+  extra: { error?: string; raftIndex?: number; startMs: number },
+): Response {
+  const body = encodeResponse({
+    results,
+    error: extra.error,
+    timeSec: qp.timings ? (performance.now() - extra.startMs) / 1000 : undefined,
+    raftIndex: qp.raftIndex ? extra.raftIndex : undefined,
+  }, encodeOptions(qp));
+  return jsonText(body, 200, { "X-RQLITE-SERVED-BY": ctx.httpAdvAddr });
+}
+
+/** Maps store failures to rqlite's answers. */
+function storeFailure(ctx: HttpContext, qp: QueryParams, err: unknown, startMs: number): Response {
+  if (err instanceof NotLeaderStoreError) {
+    // Forwarding to a remote leader arrives with clustering; until then no leader is reachable.
+    return textError(503, "leader not found");
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return resultsResponse(ctx, qp, [], { error: message, startMs });
+}
+
+async function runData(
+  req: Request,
+  ctx: HttpContext,
+  qp: QueryParams,
+  endpoint: Endpoint,
+  run: (store: Store, statements: Statement[]) => Promise<StoreOutcome>,
+): Promise<Response> {
+  const startMs = performance.now();
+  const store = ctx.store();
+  if (store === undefined) {
+    return resultsResponse(ctx, qp, [], { error: "store not open", startMs });
+  }
+  const parsed = await statementsOf(req, ctx, qp, endpoint);
+  if (parsed instanceof Response) return parsed;
+  const statements = rewrite(parsed, ctx, qp, endpoint);
+  if (statements instanceof Response) return statements;
+  const pragma = checkDisallowedPragmas(statements);
+  if (pragma !== undefined) return resultsResponse(ctx, qp, [], { error: pragma, startMs });
+  if (statements.length === 0) return resultsResponse(ctx, qp, [], { startMs });
+  count(ctx, `${endpoint}s`);
+  try {
+    const { outcome, raftIndex } = await run(store, statements);
+    return resultsResponse(ctx, qp, outcome.results, {
+      error: outcome.error,
+      raftIndex,
+      startMs,
+    });
+  } catch (err) {
+    return storeFailure(ctx, qp, err, startMs);
+  }
+}
+
+/** POST /db/execute */
+export function handleExecute(req: Request, ctx: HttpContext, qp: QueryParams): Promise<Response> {
+  if (req.method !== "POST") return Promise.resolve(emptyStatus(405));
+  if (qp.queue) {
+    return Promise.resolve(
+      textError(503, "queued writes (?queue) are not supported yet; send the write without ?queue"),
+    );
+  }
+  return runData(
+    req,
+    ctx,
+    qp,
+    "execute",
+    (store, statements) =>
+      store.execute(commandOf("execute", statements, qp), qp.timeoutMs ?? undefined),
+  );
+}
+
+function readOptions(qp: QueryParams) {
+  return {
+    level: qp.level,
+    freshnessMs: qp.freshnessMs,
+    freshnessStrict: qp.freshnessStrict,
+    linearizableTimeoutMs: qp.linearizableTimeoutMs,
+    timeoutMs: qp.timeoutMs,
+  };
+}
+
+/** GET|POST /db/query */
+export function handleQuery(req: Request, ctx: HttpContext, qp: QueryParams): Promise<Response> {
+  if (req.method !== "GET" && req.method !== "POST") return Promise.resolve(emptyStatus(405));
+  return runData(
+    req,
+    ctx,
+    qp,
+    "query",
+    (store, statements) => store.query(commandOf("query", statements, qp), readOptions(qp)),
+  );
+}
+
+/** POST /db/request */
+export function handleRequest(req: Request, ctx: HttpContext, qp: QueryParams): Promise<Response> {
+  if (req.method !== "POST") return Promise.resolve(emptyStatus(405));
+  return runData(
+    req,
+    ctx,
+    qp,
+    "request",
+    (store, statements) => store.request(commandOf("request", statements, qp), readOptions(qp)),
+  );
+}
+
+/** GET|POST /db/sql: shows the rewriting without executing anything. */
+export async function handleSql(
+  req: Request,
+  ctx: HttpContext,
+  qp: QueryParams,
+): Promise<Response> {
+  if (req.method !== "GET" && req.method !== "POST") return emptyStatus(405);
+  const startMs = performance.now();
+  let sqls: string[];
+  if (req.method === "GET") {
+    if (qp.q === undefined) return textError(400, "query not specified");
+    sqls = [qp.q];
+  } else {
+    const parsed = await statementsOf(req, ctx, qp, "request");
+    if (parsed instanceof Response) return parsed;
+    sqls = parsed.map((s) => s.sql);
+  }
+  const options = {
+    norwrandom: qp.norwrandom,
+    norwtime: qp.norwtime,
+    random: ctx.random,
+    nowMs: () => ctx.nowMs(),
+  };
+  const results = sqls.map((sql) => analyze(sql, options));
+  const body = { results, time: (performance.now() - startMs) / 1000 };
+  return jsonText(goJson(body, { pretty: qp.pretty, sortKeys: false }));
+}

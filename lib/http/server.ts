@@ -1,0 +1,87 @@
+/**
+ * The HTTP service: routing and the behaviour every request shares
+ * (rqlite-api.md §0): OPTIONS answered first, the query string validated
+ * for every path, rqlite's headers on every response, 404/405 with empty
+ * bodies. Handlers are `Request -> Response`; {@link createHandler} is what
+ * `Deno.serve` runs and what tests call directly.
+ *
+ * @module
+ */
+
+import { parseQueryParams } from "../sql/params.ts";
+import type { HttpContext } from "./context.ts";
+import { handleExecute, handleQuery, handleRequest, handleSql } from "./data.ts";
+import { emptyStatus, textError, withCommonHeaders } from "./response.ts";
+import { handleLeader, handleNodes, handleReadyz, handleStatus, handleVars } from "./status.ts";
+
+type Handler = (
+  req: Request,
+  ctx: HttpContext,
+  qp: Exclude<ReturnType<typeof parseQueryParams>, { ok: false }>["params"],
+) => Response | Promise<Response>;
+
+/** Routes whose path must match exactly. */
+const EXACT: Record<string, Handler> = {
+  "/leader": handleLeader,
+  "/debug/vars": handleVars,
+  "/boot": notYet("POST /boot (fast load of a SQLite file)"),
+  "/snapshot": notYet("POST /snapshot"),
+  "/reap": notYet("POST /reap"),
+};
+
+/** Routes matched by prefix, as rqlite's mux does, in this order. */
+const PREFIX: [string, Handler][] = [
+  ["/db/execute", handleExecute],
+  ["/db/query", handleQuery],
+  ["/db/request", handleRequest],
+  ["/db/sql", handleSql],
+  ["/db/backup", notYet("GET /db/backup")],
+  ["/db/load", notYet("POST /db/load")],
+  ["/remove", notYet("DELETE /remove")],
+  ["/status", handleStatus],
+  ["/nodes", handleNodes],
+  ["/readyz", handleReadyz],
+];
+
+/** An rqlite endpoint this build does not serve yet: a clear 501, never a silent success. */
+function notYet(what: string): Handler {
+  return () => textError(501, `${what} is not implemented in this raftlite version yet`);
+}
+
+/** The request handler for `Deno.serve`. */
+export function createHandler(ctx: HttpContext): (req: Request) => Promise<Response> {
+  const common = { version: ctx.version, allowOrigin: ctx.allowOrigin, authEnabled: false };
+  return async (req) => {
+    let res: Response;
+    try {
+      res = await route(req, ctx);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      res = textError(500, message);
+    }
+    return withCommonHeaders(res, common);
+  };
+}
+
+async function route(req: Request, ctx: HttpContext): Promise<Response> {
+  if (req.method === "OPTIONS") return new Response(null, { status: 200 });
+  const url = new URL(req.url);
+  const parsed = parseQueryParams(url.search);
+  if (!parsed.ok) return textError(400, parsed.error);
+  const path = url.pathname;
+  if (path === "/" || path === "") return redirect("/console/", 302);
+  if (path === "/console") return redirect("/console/", 301);
+  if (path.startsWith("/console/")) {
+    return textError(404, "the web console is not part of this raftlite version yet");
+  }
+  const exact = EXACT[path];
+  if (exact !== undefined) return await exact(req, ctx, parsed.params);
+  for (const [prefix, handler] of PREFIX) {
+    if (path.startsWith(prefix)) return await handler(req, ctx, parsed.params);
+  }
+  return emptyStatus(404);
+}
+
+function redirect(location: string, status: number): Response {
+  return new Response(null, { status, headers: { Location: location } });
+}

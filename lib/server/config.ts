@@ -1,0 +1,101 @@
+/**
+ * The node's configuration, derived from rqlited-style flags
+ * (lib/config/flags.ts) with validation that says what to fix.
+ *
+ * @module
+ */
+
+import { FlagError, type ParsedFlags, parseDurationMs } from "../config/flags.ts";
+
+/** Everything a node needs to start. Durations are in milliseconds. */
+export interface Config {
+  readonly dataDir: string;
+  /** "" until resolved: defaults to the advertised Raft address. */
+  readonly nodeId: string;
+  readonly httpAddr: string;
+  readonly httpAdvAddr: string;
+  readonly raftAddr: string;
+  readonly raftAdvAddr: string;
+  readonly httpAllowOrigin: string;
+  readonly maxBodyBytes: number;
+  readonly maxStatements: number;
+  readonly onDisk: boolean;
+  /** `<data-dir>/db.sqlite`. */
+  readonly dbPath: string;
+  readonly foreignKeys: boolean;
+  /** Raft timing: one tick, and the election/heartbeat periods in ticks. */
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly snapshotThreshold: number;
+  readonly trailingEntries: number;
+  readonly applyTimeoutMs: number;
+  readonly raftLogLevel: "ERROR" | "WARN" | "INFO" | "DEBUG";
+  readonly shutdownStepdown: boolean;
+}
+
+/** Milliseconds per Raft tick; heartbeats go out every tick. */
+const TICK_MS = 100;
+
+/** Builds and validates the configuration. Throws {@link FlagError} with the fix. */
+export function configFromFlags(flags: ParsedFlags): Config {
+  const get = (name: string): string => flags.values.get(name) ?? "";
+  const int = (name: string): number => Number(get(name));
+  const ms = (name: string): number => parseDurationMs(get(name)) ?? NaN;
+  const httpAddr = get("http-addr");
+  const raftAddr = get("raft-addr");
+  if (httpAddr.includes("://")) {
+    throw new FlagError("HTTP bind address should not include protocol (http:// or https://)");
+  }
+  for (const [name, addr] of [["http-addr", httpAddr], ["raft-addr", raftAddr]]) {
+    if (!/:\d+$/.test(addr ?? "")) throw new FlagError(`-${name} "${addr}" must be host:port`);
+  }
+  if (httpAddr === raftAddr && !httpAddr.endsWith(":0")) {
+    throw new FlagError("HTTP and Raft addresses must differ");
+  }
+  const election = Math.max(ms("raft-election-timeout"), ms("raft-heartbeat-timeout"));
+  if (!(election >= 2 * TICK_MS)) {
+    throw new FlagError(`-raft-election-timeout must be at least ${2 * TICK_MS}ms`);
+  }
+  const snap = int("raft-snap");
+  if (!(snap >= 0)) throw new FlagError("-raft-snap must be >= 0");
+  const level = get("raft-log-level").toUpperCase();
+  if (!["ERROR", "WARN", "INFO", "DEBUG"].includes(level)) {
+    throw new FlagError(
+      `-raft-log-level "${get("raft-log-level")}": use ERROR, WARN, INFO or DEBUG`,
+    );
+  }
+  const maxBody = int("max-body-bytes");
+  if (!(maxBody >= 1024)) throw new FlagError("-max-body-bytes must be at least 1024");
+  const maxStatements = int("max-statements");
+  if (!(maxStatements >= 1)) throw new FlagError("-max-statements must be at least 1");
+  const dataDir = absolute(flags.dataDir);
+  return {
+    dataDir,
+    nodeId: get("node-id"),
+    httpAddr,
+    httpAdvAddr: get("http-adv-addr"),
+    raftAddr,
+    raftAdvAddr: get("raft-adv-addr"),
+    httpAllowOrigin: get("http-allow-origin"),
+    maxBodyBytes: maxBody,
+    maxStatements,
+    onDisk: get("on-disk") === "true",
+    dbPath: `${dataDir}/db.sqlite`,
+    foreignKeys: get("fk") === "true",
+    tickMs: TICK_MS,
+    electionTicks: Math.round(election / TICK_MS),
+    heartbeatTicks: 1,
+    snapshotThreshold: snap,
+    // rqlite keeps 1.25 x -raft-snap entries behind a snapshot.
+    trailingEntries: Math.floor(snap * 1.25),
+    applyTimeoutMs: ms("raft-apply-timeout"),
+    raftLogLevel: level as Config["raftLogLevel"],
+    shutdownStepdown: get("raft-shutdown-stepdown") === "true",
+  };
+}
+
+function absolute(path: string): string {
+  if (path.startsWith("/")) return path.replace(/\/+$/, "") || "/";
+  return `${Deno.cwd()}/${path}`.replace(/\/\.\//g, "/").replace(/\/+$/, "");
+}

@@ -1,0 +1,131 @@
+/**
+ * The /status document (rqlite-api.md §4): the keys rqlite's tools read,
+ * with values from the driver, storage and SQLite worker. Before the store
+ * is open, `store` is `{"open":false}`; once open rqlite serialises `open`
+ * as `{}` (a quirk kept for compatibility).
+ *
+ * @module
+ */
+
+import type { DbClient } from "../db/mod.ts";
+import type { HttpCounters } from "../http/context.ts";
+import { formatGoDuration } from "../sql/duration.ts";
+import type { Storage } from "../storage/mod.ts";
+import type { Store } from "../store/store.ts";
+import { VERSION } from "../version.ts";
+import type { Config } from "./config.ts";
+
+export interface StatusSources {
+  readonly config: Config;
+  readonly store: Store | undefined;
+  readonly storage: Storage | undefined;
+  readonly db: DbClient | undefined;
+  readonly startedMs: number;
+  readonly httpCounters: HttpCounters;
+}
+
+const RAFT_STATE: Record<string, string> = {
+  leader: "Leader",
+  follower: "Follower",
+  candidate: "Candidate",
+  preCandidate: "Candidate",
+};
+
+/** Builds the /status object (keys are sorted when encoded, as Go maps are). */
+export function statusReport(src: StatusSources): Promise<Record<string, unknown>> {
+  const { config } = src;
+  const now = Date.now();
+  return Promise.resolve({
+    os: {
+      pid: Deno.pid,
+      ppid: Deno.ppid,
+      page_size: 4096,
+      executable: Deno.execPath(),
+      hostname: Deno.hostname(),
+    },
+    runtime: {
+      GOARCH: Deno.build.arch === "x86_64" ? "amd64" : Deno.build.arch,
+      GOOS: Deno.build.os,
+      GOMAXPROCS: navigator.hardwareConcurrency,
+      num_cpu: navigator.hardwareConcurrency,
+      num_goroutine: 0,
+      version: `deno${Deno.version.deno}`,
+    },
+    http: {
+      bind_addr: config.httpAddr,
+      auth: "disabled",
+      tls: { enabled: "false" },
+      allow_origin: config.httpAllowOrigin || undefined,
+      counters: { ...src.httpCounters },
+    },
+    node: {
+      start_time: new Date(src.startedMs).toISOString(),
+      current_time: new Date(now).toISOString(),
+      uptime: formatGoDuration(now - src.startedMs),
+    },
+    build: {
+      version: `v${VERSION}`,
+      commit: "unknown",
+      compiler_toolchain: `deno ${Deno.version.deno}`,
+      compiler_command: "deno",
+      build_time: "unknown",
+    },
+    cluster: { addr: config.raftAdvAddr, api_addr: `http://${config.httpAdvAddr}`, https: "false" },
+    store: storeSection(src),
+  });
+}
+
+function storeSection(src: StatusSources): Record<string, unknown> {
+  const { store, storage, config } = src;
+  if (store === undefined || storage === undefined) return { open: false };
+  const s = store.driver.status();
+  const leaderId = s.leader;
+  const snapshot = storage.snapshots.latest();
+  const fsm = store.options.fsm.stats;
+  return {
+    open: {},
+    node_id: config.nodeId,
+    addr: config.raftAdvAddr,
+    leader: { node_id: leaderId, addr: leaderId === config.nodeId ? config.raftAdvAddr : leaderId },
+    ready: leaderId !== "",
+    fsm_index: s.appliedIndex,
+    db_applied_index: s.appliedIndex,
+    fsm_update_time: fsm.lastUpdateMs === 0 ? "" : new Date(fsm.lastUpdateMs).toISOString(),
+    strong_read_term: store.strongReadTerm,
+    raft: {
+      state: RAFT_STATE[s.role] ?? "Follower",
+      term: s.term,
+      commit_index: s.commit,
+      applied_index: s.appliedIndex,
+      fsm_pending: Math.max(0, s.commit - s.appliedIndex),
+      last_log_index: s.lastIndex,
+      first_log_index: s.firstIndex,
+      last_snapshot_index: snapshot?.index ?? 0,
+      last_snapshot_term: snapshot?.term ?? 0,
+      num_peers: Math.max(0, s.conf.voters.length - 1),
+      voter: s.conf.voters.includes(config.nodeId),
+      latest_configuration: s.conf,
+      pending_proposals: s.pendingProposals,
+      invalid_messages: s.invalidMessages,
+    },
+    nodes: [
+      ...s.conf.voters.map((id) => ({ id, addr: id, suffrage: "voter" })),
+      ...s.conf.learners.map((id) => ({ id, addr: id, suffrage: "nonvoter" })),
+    ],
+    sqlite3: {
+      path: config.onDisk ? config.dbPath : ":memory:",
+      version: "3.53.2",
+      fk_constraints: config.foreignKeys ? "enabled" : "disabled",
+    },
+    snapshot_store: {
+      dir: `${config.dataDir}/snapshots`,
+      snapshots: snapshot === undefined ? [] : [`${snapshot.term}-${snapshot.index}`],
+    },
+    snapshot_threshold: config.snapshotThreshold,
+    trailing_logs: config.trailingEntries,
+    apply_timeout: formatGoDuration(config.applyTimeoutMs),
+    election_timeout: formatGoDuration(config.electionTicks * config.tickMs),
+    heartbeat_timeout: formatGoDuration(config.heartbeatTicks * config.tickMs),
+    dir: config.dataDir,
+  };
+}
