@@ -69,34 +69,69 @@ export function freePort(): number {
 
 export interface NodeProcess {
   readonly child: Deno.ChildProcess;
+  readonly pid: number;
   readonly url: string;
   readonly httpAddr: string;
   readonly raftAddr: string;
   readonly dataDir: string;
   /** Waits until /readyz answers 200. */
   ready(timeoutMs?: number): Promise<void>;
-  /** SIGKILL (default) or SIGTERM, then waits for exit. */
+  /** SIGKILL (default) or SIGTERM, then waits for exit. Safe to call again (a no-op once exited). */
   kill(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Everything the process wrote to stderr so far (the first 1 MiB). */
+  stderr(): string;
+}
+
+/** Options of {@link spawnNode}. */
+export interface SpawnOptions {
+  /** HTTP bind address; a free port on 127.0.0.1 when absent. */
+  httpAddr?: string;
+  /**
+   * Raft bind address; a free port on 127.0.0.1 when absent. The node id
+   * defaults to it, so a restart on the same data directory must reuse it
+   * (see {@link respawnNode}) or pass `-node-id`.
+   */
+  raftAddr?: string;
 }
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const STDERR_LIMIT = 1 << 20;
 
 /** Starts `main.ts` as a child process on free ports. The caller must kill it. */
-export function spawnNode(dataDir: string, flags: string[] = []): NodeProcess {
-  const httpAddr = `127.0.0.1:${freePort()}`;
-  const raftAddr = `127.0.0.1:${freePort()}`;
+export function spawnNode(
+  dataDir: string,
+  flags: string[] = [],
+  options: SpawnOptions = {},
+): NodeProcess {
+  const httpAddr = options.httpAddr ?? `127.0.0.1:${freePort()}`;
+  const raftAddr = options.raftAddr ?? `127.0.0.1:${freePort()}`;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, "-http-addr", httpAddr, "-raft-addr", raftAddr, ...flags, dataDir],
+    stdin: "null",
     stdout: "null",
     stderr: "piped",
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
   }).spawn();
-  // Drain stderr so the child never blocks on a full pipe.
-  const stderr = child.stderr.pipeTo(new WritableStream()).catch(() => {});
+  // Collect stderr (bounded) so the child never blocks on a full pipe and tests can read it.
+  let errText = "";
+  const decoder = new TextDecoder();
+  const stderr = child.stderr.pipeTo(
+    new WritableStream({
+      write(chunk) {
+        if (errText.length < STDERR_LIMIT) errText += decoder.decode(chunk, { stream: true });
+      },
+    }),
+  ).catch(() => {});
   const url = `http://${httpAddr}`;
-  let status: Promise<Deno.CommandStatus> | undefined;
+  let exited = false;
+  const status = child.status.then(async (s) => {
+    exited = true;
+    await stderr;
+    return s;
+  });
   return {
     child,
+    pid: child.pid,
     url,
     httpAddr,
     raftAddr,
@@ -108,18 +143,21 @@ export function spawnNode(dataDir: string, flags: string[] = []): NodeProcess {
         return res.status === 200;
       }, timeoutMs),
     kill: (signal = "SIGKILL") => {
-      if (status === undefined) {
+      // A later SIGKILL still reaches a process that ignored an earlier SIGTERM.
+      if (!exited) {
         try {
           child.kill(signal);
         } catch {
           // already gone
         }
-        status = child.status.then(async (s) => {
-          await stderr;
-          return s;
-        });
       }
       return status;
     },
+    stderr: () => errText,
   };
+}
+
+/** Starts a new process on `prev`'s data directory and addresses (so the node id is the same). */
+export function respawnNode(prev: NodeProcess, flags: string[] = []): NodeProcess {
+  return spawnNode(prev.dataDir, flags, { httpAddr: prev.httpAddr, raftAddr: prev.raftAddr });
 }
