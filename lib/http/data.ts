@@ -21,6 +21,13 @@ import { emptyStatus, jsonText, textError } from "./response.ts";
 
 type Endpoint = "execute" | "query" | "request";
 
+/** rqlite's `http` expvar counter per endpoint (`executions`, `queries`, `requests`). */
+const COUNTER: Record<Endpoint, string> = {
+  execute: "executions",
+  query: "queries",
+  request: "requests",
+};
+
 /** Statements of a request, or the response that refuses it. */
 async function statementsOf(
   req: Request,
@@ -124,7 +131,7 @@ async function runData(
   const pragma = checkDisallowedPragmas(statements);
   if (pragma !== undefined) return resultsResponse(ctx, qp, [], { error: pragma, startMs });
   if (statements.length === 0) return resultsResponse(ctx, qp, [], { startMs });
-  count(ctx, `${endpoint}s`);
+  count(ctx, COUNTER[endpoint]);
   try {
     const { outcome, raftIndex } = await run(store, statements);
     return resultsResponse(ctx, qp, outcome.results, {
@@ -142,7 +149,7 @@ export function handleExecute(req: Request, ctx: HttpContext, qp: QueryParams): 
   if (req.method !== "POST") return Promise.resolve(emptyStatus(405));
   if (qp.queue) {
     return Promise.resolve(
-      textError(503, "queued writes (?queue) are not supported yet; send the write without ?queue"),
+      textError(501, "queued writes (?queue) are not supported yet; send the write without ?queue"),
     );
   }
   return runData(

@@ -152,7 +152,23 @@ export async function handleVars(
   count(ctx, "debug_vars");
   const names = Object.keys(vars).sort();
   const wanted = qp.key === undefined ? names : names.filter((n) => n === qp.key);
-  const lines = wanted.map((n) => `${goJson(n)}: ${goJson(vars[n])}`);
+  // Go's expvar writes its Func vars (cmdline, memstats) with json.Marshal and
+  // its Map vars as `{"k": v, "k2": v2}` (keys sorted, ": " and ", ").
+  const lines = wanted.map((n) =>
+    `${goJson(n)}: ${GO_FUNC_VARS.has(n) ? goJson(vars[n]) : expvarMap(vars[n])}`
+  );
   await Promise.resolve();
   return jsonText(`{\n${lines.join(",\n")}\n}\n`);
+}
+
+/** The expvar vars that Go publishes as `expvar.Func` (encoded with json.Marshal). */
+const GO_FUNC_VARS = new Set(["cmdline", "memstats"]);
+
+/** Go's `expvar.Map.String()`: `{"a": 1, "b": 2}` with keys sorted. */
+function expvarMap(value: unknown): string {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return goJson(value);
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${goJson(k)}: ${expvarMap(v)}`).join(", ")}}`;
 }

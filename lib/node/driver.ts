@@ -202,6 +202,8 @@ export class RaftDriver {
   #logBusy = false;
 
   #invalidMessages = 0;
+  /** Clock time of the last message from the current leader (freshness of reads). */
+  #leaderContactMs = -Infinity;
 
   constructor(options: DriverOptions) {
     check(options.id !== "", () => "node id must not be empty");
@@ -446,6 +448,16 @@ export class RaftDriver {
     this.#kick();
   }
 
+  /**
+   * Milliseconds since this node last heard from its leader: 0 on the leader
+   * itself, Infinity when no leader has been heard from.
+   */
+  leaderContactAgeMs(): number {
+    if (this.#core?.role === "leader") return 0;
+    if (this.#core === undefined || this.#core.leader === "") return Infinity;
+    return this.#o.clock.nowMs() - this.#leaderContactMs;
+  }
+
   /** Core status plus the state machine's applied index and the driver's counters. */
   status(): DriverStatus {
     const core = this.#core;
@@ -554,6 +566,9 @@ export class RaftDriver {
       this.#invalidMessages++;
       return;
     }
+    const fromLeader = msg.kind === "append" || msg.kind === "heartbeat" ||
+      msg.kind === "snapshot";
+    if (fromLeader && msg.from === core.leader) this.#leaderContactMs = this.#o.clock.nowMs();
     this.#kick();
   }
 

@@ -106,7 +106,15 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     maxStatements: config.maxStatements,
     store: () => store,
     statusReport: () =>
-      statusReport({ config, store, storage, db, startedMs, httpCounters: ctx.counters }),
+      statusReport({
+        config,
+        store,
+        storage,
+        db,
+        startedMs,
+        httpCounters: ctx.counters,
+        httpBindAddr: httpAddr,
+      }),
     counters: {},
     random: cryptoRandom,
     nowMs: () => Date.now(),

@@ -22,6 +22,8 @@ export interface StatusSources {
   readonly db: DbClient | undefined;
   readonly startedMs: number;
   readonly httpCounters: HttpCounters;
+  /** The address the HTTP listener is bound to (rqlite reports the listener's, not the flag's). */
+  readonly httpBindAddr: string;
 }
 
 const RAFT_STATE: Record<string, string> = {
@@ -52,7 +54,7 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
       version: `deno${Deno.version.deno}`,
     },
     http: {
-      bind_addr: config.httpAddr,
+      bind_addr: src.httpBindAddr,
       auth: "disabled",
       tls: { enabled: "false" },
       allow_origin: config.httpAllowOrigin || undefined,
@@ -82,11 +84,13 @@ function storeSection(src: StatusSources): Record<string, unknown> {
   const leaderId = s.leader;
   const snapshot = storage.snapshots.latest();
   const fsm = store.options.fsm.stats;
+  // Only this node's Raft address is known without clustering; other ids stand for theirs.
+  const raftAddrOf = (id: string) => (id === config.nodeId ? config.raftAdvAddr : id);
   return {
     open: {},
     node_id: config.nodeId,
     addr: config.raftAdvAddr,
-    leader: { node_id: leaderId, addr: leaderId === config.nodeId ? config.raftAdvAddr : leaderId },
+    leader: { node_id: leaderId, addr: leaderId === "" ? "" : raftAddrOf(leaderId) },
     ready: leaderId !== "",
     fsm_index: s.appliedIndex,
     db_applied_index: s.appliedIndex,
@@ -109,8 +113,8 @@ function storeSection(src: StatusSources): Record<string, unknown> {
       invalid_messages: s.invalidMessages,
     },
     nodes: [
-      ...s.conf.voters.map((id) => ({ id, addr: id, suffrage: "voter" })),
-      ...s.conf.learners.map((id) => ({ id, addr: id, suffrage: "nonvoter" })),
+      ...s.conf.voters.map((id) => ({ id, addr: raftAddrOf(id), suffrage: "voter" })),
+      ...s.conf.learners.map((id) => ({ id, addr: raftAddrOf(id), suffrage: "nonvoter" })),
     ],
     sqlite3: {
       path: config.onDisk ? config.dbPath : ":memory:",

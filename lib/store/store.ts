@@ -28,6 +28,14 @@ export class NotLeaderStoreError extends Error {
   }
 }
 
+/** A `level=none` read with `freshness` on a node that has not heard from a leader recently. */
+export class StaleReadError extends Error {
+  override readonly name = "StaleReadError";
+  constructor() {
+    super("stale read");
+  }
+}
+
 /** The request did not complete within its time limit; a write may still apply later. */
 export class StoreTimeoutError extends Error {
   override readonly name = "StoreTimeoutError";
@@ -98,6 +106,7 @@ export class Store {
     const level = this.#resolveLevel(opts.level);
     switch (level) {
       case "none":
+        this.#checkFreshness(opts);
         return this.#local(cmd);
       case "weak":
         this.#requireLeader();
@@ -137,7 +146,20 @@ export class Store {
 
   #resolveLevel(level: ConsistencyLevel): Exclude<ConsistencyLevel, "auto"> {
     if (level !== "auto") return level;
-    return this.options.voter ? "weak" : "none";
+    // As rqlite's IsVoter: this node's suffrage in the current configuration.
+    const voter = this.options.voter &&
+      this.driver.status().conf.voters.includes(this.options.nodeId);
+    return voter ? "weak" : "none";
+  }
+
+  /**
+   * rqlite §5: with `freshness`, a non-leader refuses to serve data older
+   * than that since it last heard from the leader (the leader is always fresh).
+   */
+  #checkFreshness(opts: ReadOptions): void {
+    const freshnessMs = opts.freshnessMs ?? 0;
+    if (freshnessMs <= 0) return;
+    if (this.driver.leaderContactAgeMs() > freshnessMs) throw new StaleReadError();
   }
 
   #requireLeader(): void {
