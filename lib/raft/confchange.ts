@@ -44,26 +44,38 @@ export function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
     if (conf.voters.includes(cc.node)) voters.push(cc.node);
     else learners.push(cc.node);
   }
-  return { voters: voters.sort(), learners: learners.sort() };
+  const next: ConfState = { voters: voters.sort(), learners: learners.sort() };
+  const context = { ...conf.context };
+  if (cc.kind === "remove") delete context[cc.node];
+  else if (cc.context !== undefined) context[cc.node] = cc.context;
+  return Object.keys(context).length === 0 ? next : { ...next, context };
 }
 
 /** An empty configuration. */
 export const EMPTY_CONF: ConfState = { voters: [], learners: [] };
 
 /**
- * Entries that bootstrap a new cluster whose initial voters are `voters`:
+ * Entries that bootstrap a new cluster whose initial voters are `voters`
+ * (with each one's `context`, e.g. its address):
  * one `addVoter` entry per node at term 1, indexes 1..n. Every founding node
  * writes the same entries and a hard state with term 1 and commit n, so they
  * agree on the first configuration without an election.
  */
-export function bootstrapEntries(voters: readonly NodeId[]): Entry[] {
+export function bootstrapEntries(
+  voters: readonly NodeId[],
+  context: Readonly<Record<NodeId, string>> = {},
+): Entry[] {
   assert(voters.length > 0, () => "bootstrap needs at least one voter");
   assert(new Set(voters).size === voters.length, () => `duplicate voters: ${voters.join(",")}`);
   return [...voters].sort().map((node, i) => ({
     term: 1,
     index: i + 1,
     kind: "config" as const,
-    data: encodeConfChange({ kind: "addVoter", node }),
+    data: encodeConfChange(
+      context[node] === undefined
+        ? { kind: "addVoter", node }
+        : { kind: "addVoter", node, context: context[node] },
+    ),
   }));
 }
 

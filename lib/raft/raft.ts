@@ -1125,6 +1125,14 @@ export class Raft {
       ) {
         throw new InvalidMessageError(`snapshot message from ${m.from} with malformed membership`);
       }
+      const context: unknown = s.conf.context;
+      if (
+        context !== undefined &&
+        (typeof context !== "object" || context === null ||
+          !Object.values(context).every((v) => typeof v === "string"))
+      ) {
+        throw new InvalidMessageError(`snapshot message from ${m.from} with malformed context`);
+      }
     }
   }
 }

@@ -39,6 +39,12 @@ export interface HardState {
 export interface ConfState {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
+  /**
+   * Opaque per-member context from the membership changes that added them
+   * (rqlite: the node's Raft address). The core carries it, never reads it;
+   * it travels in snapshot metadata like the rest of the configuration.
+   */
+  readonly context?: Readonly<Record<NodeId, string>>;
 }
 
 /** Kinds of single-server membership changes (thesis §4.1). */

@@ -503,7 +503,8 @@ function baseName(meta: SnapshotMeta): string {
 }
 
 function copyConf(conf: ConfState): ConfState {
-  return { voters: [...conf.voters], learners: [...conf.learners] };
+  const copy = { voters: [...conf.voters], learners: [...conf.learners] };
+  return conf.context === undefined ? copy : { ...copy, context: { ...conf.context } };
 }
 
 function newestFirst(a: SnapshotInfo, b: SnapshotInfo): number {

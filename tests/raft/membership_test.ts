@@ -11,7 +11,8 @@ import {
   NotLeaderError,
   ProposalDroppedError,
 } from "../../lib/raft/mod.ts";
-import { enc, logTerms, Network, watchLeaders } from "./harness.ts";
+import { applyConfChange, bootstrapEntries, EMPTY_CONF } from "../../lib/raft/mod.ts";
+import { confFromEntries, enc, logTerms, Network, watchLeaders } from "./harness.ts";
 
 const voters = (net: Network, id: NodeId) => net.raft(id).conf.voters;
 
@@ -304,4 +305,20 @@ Deno.test("thesis §4.2.2 a leader that appended its own removal and lost leader
   net.deliverAll();
   assert.deepEqual(net.appliedData("b"), ["after"]);
   for (const [t, set] of leaders) assert.equal(set.size, 1, `term ${t}`);
+});
+
+Deno.test("thesis §4.1 membership context (node addresses) follows adds and removes and survives snapshots", () => {
+  let conf = applyConfChange(EMPTY_CONF, { kind: "addVoter", node: "a", context: "10.0.0.1:4002" });
+  conf = applyConfChange(conf, { kind: "addLearner", node: "b", context: "10.0.0.2:4002" });
+  assert.deepEqual(conf.context, { a: "10.0.0.1:4002", b: "10.0.0.2:4002" });
+  conf = applyConfChange(conf, { kind: "addVoter", node: "b" }); // promotion keeps the address
+  assert.deepEqual(conf, {
+    voters: ["a", "b"],
+    learners: [],
+    context: { a: "10.0.0.1:4002", b: "10.0.0.2:4002" },
+  });
+  conf = applyConfChange(conf, { kind: "remove", node: "a" });
+  assert.deepEqual(conf.context, { b: "10.0.0.2:4002" });
+  const boot = bootstrapEntries(["x", "y"], { x: "h1:1", y: "h2:2" });
+  assert.deepEqual(confFromEntries(boot).context, { x: "h1:1", y: "h2:2" });
 });
