@@ -236,6 +236,17 @@ function writeParam(w: Writer, p: Param): void {
   }
 }
 
+/**
+ * The kind of an encoded command, read from its first two bytes without
+ * decoding it; undefined when they are not a valid version and kind. (A
+ * command whose kind reads "load" may still fail to decode; callers use this
+ * only to prepare for a possible load.)
+ */
+export function peekCommandKind(bytes: Uint8Array): CommandKind | undefined {
+  if (bytes.length < 2 || bytes[0] !== COMMAND_VERSION) return undefined;
+  return KINDS[bytes[1]!];
+}
+
 /** Encodes a command into a fresh byte array (exact-length copy). */
 export function encodeCommand(cmd: Command): Uint8Array {
   const kind = KINDS.indexOf(cmd.kind);

@@ -9,8 +9,21 @@
  *   INSERT's values).
  * - A file database runs in WAL mode with `synchronous=OFF` (the Raft log is
  *   the durable record) and gets a second, read-only connection for queries.
- *   An in-memory database has only the write connection; queries on it run
+ *   A `":memory:"` database has only the write connection; queries on it run
  *   under `PRAGMA query_only=1`.
+ * - The WAL stays bounded: SQLite checkpoints it every 1000 pages
+ *   (`wal_autocheckpoint`, passive, never waits for readers) and truncates
+ *   the file back to `journal_size_limit` when it restarts. Readers that
+ *   keep holding old snapshots can starve that; {@link SqliteEngine.maintain}
+ *   then forces a `TRUNCATE` checkpoint once the WAL passes
+ *   `walLimitBytes`, waiting at most {@link FORCED_CHECKPOINT_WAIT_MS} for
+ *   readers and retrying at most once a second.
+ * - A read-only engine (`readOnly`, a read worker's) opens only a read-only
+ *   connection (`query_only`, its own busy timeout) on a file another
+ *   engine writes in WAL mode. It serves query / classify / stateHash; every
+ *   write path refuses with {@link DbError}. As a WAL reader, each statement
+ *   (or each `transaction` batch) sees every transaction committed before
+ *   it started.
  * - Read-only queries refuse statements the authorizer classifies as writes
  *   with `attempt to change database via query operation` before running
  *   anything (see connection.ts for the classification rules).
@@ -55,7 +68,22 @@ export interface EngineOptions {
   busyTimeoutMs?: number;
   /** Prepared statements kept per connection (default 256). */
   statementCacheSize?: number;
+  /**
+   * Open only a read-only connection on `path`, a file that another engine
+   * writes in WAL mode (a read worker). Default false.
+   */
+  readOnly?: boolean;
+  /**
+   * WAL size in bytes past which {@link SqliteEngine.maintain} forces a
+   * truncating checkpoint (default 64 MiB; 0 disables it).
+   */
+  walLimitBytes?: number;
 }
+
+/** How long a forced checkpoint may wait for readers before it gives up (retried later). */
+export const FORCED_CHECKPOINT_WAIT_MS = 100;
+/** `PRAGMA journal_size_limit` of the write connection: the WAL file shrinks back to this. */
+const JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024;
 
 /** A whole-command failure (e.g. BEGIN inside an open transaction). */
 export class DbError extends Error {
@@ -108,21 +136,36 @@ export class SqliteEngine {
   /** `":memory:"` or the database file path. */
   readonly path: string;
   readonly memory: boolean;
+  /** Only reads: a read worker's engine (see {@link EngineOptions.readOnly}). */
+  readonly readOnly: boolean;
   private readonly connOptions: ConnectionOptions;
+  private readonly walLimitBytes: number;
+  /** The write connection; the read-only connection itself in a read-only engine. */
   private w: Connection;
   private r: Connection | undefined;
   private closed = false;
+  private nextForcedCheckpoint = 0;
 
   constructor(options: EngineOptions = {}) {
     this.path = options.path ?? ":memory:";
     this.memory = this.path === ":memory:";
+    this.readOnly = options.readOnly ?? false;
+    if (this.readOnly && this.memory) {
+      throw new DbError("a read-only engine needs a database file written by another engine");
+    }
     this.connOptions = {
       foreignKeys: options.foreignKeys ?? false,
       busyTimeoutMs: options.busyTimeoutMs ?? 5000,
       cacheSize: options.statementCacheSize ?? 256,
     };
-    this.w = this.openWrite(this.path);
-    this.r = this.memory ? undefined : this.openRead();
+    this.walLimitBytes = options.walLimitBytes ?? 64 * 1024 * 1024;
+    if (this.readOnly) {
+      this.r = this.openRead();
+      this.w = this.r;
+    } else {
+      this.w = this.openWrite(this.path);
+      this.r = this.memory ? undefined : this.openRead();
+    }
   }
 
   private openWrite(path: string): Connection {
@@ -138,7 +181,14 @@ export class SqliteEngine {
       `PRAGMA busy_timeout=${o.busyTimeoutMs}`,
       `PRAGMA foreign_keys=${o.foreignKeys ? "ON" : "OFF"}`,
     ];
-    if (file) pragmas.unshift("PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF");
+    if (file) {
+      pragmas.unshift(
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=OFF",
+        "PRAGMA wal_autocheckpoint=1000",
+        `PRAGMA journal_size_limit=${JOURNAL_SIZE_LIMIT}`,
+      );
+    }
     c.internalExec(pragmas.join(";"));
   }
 
@@ -151,6 +201,38 @@ export class SqliteEngine {
 
   private assertOpen(): void {
     if (this.closed) throw new DbError("database is closed");
+  }
+
+  private assertWritable(): void {
+    this.assertOpen();
+    if (this.readOnly) throw new DbError("read-only engine: writes go to the write engine");
+  }
+
+  /**
+   * Keeps the WAL bounded (see the module note); call after applying
+   * writes. Cheap when there is nothing to do (one `stat`).
+   */
+  maintain(): void {
+    if (this.closed || this.readOnly || this.memory || this.walLimitBytes <= 0) return;
+    let size: number;
+    try {
+      size = Deno.statSync(`${this.path}-wal`).size;
+    } catch {
+      return;
+    }
+    if (size <= this.walLimitBytes) return;
+    const now = performance.now();
+    if (now < this.nextForcedCheckpoint || this.w.db.isTransaction) return;
+    this.nextForcedCheckpoint = now + 1000;
+    const c = this.w;
+    try {
+      c.internalExec(`PRAGMA busy_timeout=${FORCED_CHECKPOINT_WAIT_MS}`);
+      c.internalExec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Busy or locked: readers still hold old snapshots; the next call retries.
+    } finally {
+      c.internalExec(`PRAGMA busy_timeout=${this.connOptions.busyTimeoutMs}`);
+    }
   }
 
   /** Applies one command from the log; never throws. */
@@ -184,7 +266,7 @@ export class SqliteEngine {
    * committed (then nothing of the command is applied).
    */
   execute(cmd: Command): StatementResult[] {
-    this.assertOpen();
+    this.assertWritable();
     const c = this.w;
     let open = cmd.transaction && this.begin(c);
     const results: StatementResult[] = [];
@@ -216,8 +298,9 @@ export class SqliteEngine {
   query(cmd: Command, opts: { readOnly?: boolean } = {}): StatementResult[] {
     this.assertOpen();
     const readOnly = opts.readOnly ?? true;
+    if (!readOnly) this.assertWritable();
     const c = readOnly && this.r !== undefined ? this.r : this.w;
-    const guard = readOnly && c === this.w;
+    const guard = readOnly && this.r === undefined;
     if (guard) c.internalExec("PRAGMA query_only=1");
     let open = false;
     try {
@@ -245,7 +328,7 @@ export class SqliteEngine {
    * `transaction`.
    */
   request(cmd: Command): StatementResult[] {
-    this.assertOpen();
+    this.assertWritable();
     const c = this.w;
     let open = cmd.transaction && this.begin(c);
     const results: StatementResult[] = [];
@@ -484,7 +567,7 @@ export class SqliteEngine {
    * cannot be deserialized, deno-facts.md §1).
    */
   serialize(): Uint8Array {
-    this.assertOpen();
+    this.assertWritable();
     const img = this.w.db.serialize();
     if (img[18] === 2) img[18] = 1;
     if (img[19] === 2) img[19] = 1;
@@ -498,7 +581,7 @@ export class SqliteEngine {
    * untouched, if it is not sound.
    */
   restore(bytes: Uint8Array): void {
-    this.assertOpen();
+    this.assertWritable();
     const scratch = this.openValidated(bytes);
     if (this.memory) {
       this.w.close();

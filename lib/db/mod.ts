@@ -20,14 +20,29 @@
  *   HTML-safe escapes, float spelling, MarshalIndent layout).
  * - `pragma.ts` — disallowed PRAGMA detection (whole request refused with
  *   `disallowed pragma`); the engine's authorizer denies them again.
- * - `client.ts` + `worker.ts` — {@link DbClient}: the engine in a Deno
- *   Worker behind promises, batched application of log entries, bounded
- *   in-flight requests.
+ * - `client.ts` + `worker.ts` — {@link DbClient}: one write worker (the
+ *   write connection: execute, log entries, strong reads, snapshots,
+ *   restores) and `readWorkers` read workers (default 1; read-only
+ *   connections serving query and classify) behind promises; batched
+ *   application of log entries; restores that detach the readers; bounded
+ *   queues. A slow read never delays an apply.
+ * - `files.ts` — the database file of the default mode.
+ *
+ * Where the database lives: the read workers must open the same database as
+ * the write worker, so it is always a file in WAL mode (`synchronous=OFF`:
+ * the Raft log is the authority). With `-on-disk` it is
+ * `<data-dir>/db.sqlite`. "In memory" (the default) means a RAM-backed
+ * file: a fresh `/dev/shm/raftlite-…-<pid>-<random>.sqlite` (or a file in
+ * a new `Deno.makeTempDir()` directory when `/dev/shm` is unusable),
+ * created at open, deleted with its `-wal`/`-shm` at close, and — as
+ * before — rebuilt from the snapshot and the log at every start. A real
+ * `":memory:"` database remains available to tests (engine default; with
+ * `DbClient` it has no read workers).
  *
  * Invariants:
  * - Exactly one connection writes, and it applies commands one at a time in
- *   the order given; nothing else ever writes (reads use a read-only
- *   connection, or `query_only` on an in-memory database). Given the same
+ *   the order given; nothing else ever writes (reads use read-only
+ *   connections, or `query_only` on a `":memory:"` database). Given the same
  *   commands in the same order, every replica reaches the same state: no
  *   wall-clock decision ever changes what a write does (`db_timeout` only
  *   cuts reads short).
@@ -38,9 +53,14 @@
  * - Results are plain structured-cloneable objects; integers beyond 2^53 are
  *   `bigint` from SQLite to the JSON digits.
  *
+ * - A read sees every write acknowledged before it was issued; no read ever
+ *   runs on a closed, stale or half-restored database.
+ *
  * Why: rqlite clients compare bytes and rely on driver quirks, replicas must
- * not diverge, and node:sqlite is synchronous — so SQLite lives in a worker
- * and the main thread keeps its heartbeats.
+ * not diverge, and node:sqlite is synchronous — so SQLite lives in workers
+ * and the main thread keeps its heartbeats; and reads have their own
+ * workers (as rqlite has its read-only connection pool) so that a long query
+ * does not hold up the acknowledgement of every write behind it.
  *
  * @module
  */

@@ -1,7 +1,9 @@
 /**
- * The database worker: owns one {@link SqliteEngine} and runs every request
+ * A database worker: owns one {@link SqliteEngine} and runs every request
  * to completion, one at a time, in arrival order. Started by
- * {@link DbClient}; never imported by the main thread.
+ * {@link DbClient} as the write worker (a writable engine) or as a read
+ * worker (`readOnly` engine; the client closes and reopens it around
+ * restores). Never imported by the main thread.
  *
  * @module
  */
@@ -46,6 +48,7 @@ function applyBatch(buffer: ArrayBuffer, lengths: Uint32Array): CommandOutcome[]
       out[i] = { results: [], error: msg };
     }
   }
+  e.maintain();
   return out;
 }
 
@@ -56,9 +59,12 @@ function handle(m: WorkerRequest): { value: unknown; transfer?: Transferable[] }
       engine = new SqliteEngine(m.options);
       return { value: undefined };
     case "execute":
-      return { value: need().execute(m.command) };
-    case "request":
-      return { value: need().request(m.command) };
+    case "request": {
+      const e = need();
+      const value = m.op === "execute" ? e.execute(m.command) : e.request(m.command);
+      e.maintain();
+      return { value };
+    }
     case "query":
       return { value: need().query(m.command, { readOnly: m.readOnly }) };
     case "classify":

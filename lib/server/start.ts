@@ -5,8 +5,9 @@
  * and the store.
  *
  * Durability: the SQLite database is rebuilt from the newest snapshot plus
- * the log at every start (in memory by default, `<data-dir>/db.sqlite` with
- * `-on-disk`), so the log stays the only authority.
+ * the log at every start (in memory by default — a RAM-backed file under
+ * /dev/shm, see lib/db/files.ts — or `<data-dir>/db.sqlite` with `-on-disk`),
+ * so the log stays the only authority.
  *
  * @module
  */
@@ -125,8 +126,9 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     storage = await openStorage(config.dataDir);
     for (const w of storage.warnings) log(`[storage] ${w}`);
     if (config.onDisk) await removeDbFiles(config.dbPath);
+    // In memory: a fresh RAM-backed file the read workers share, deleted at close.
     db = await DbClient.open({
-      path: config.onDisk ? config.dbPath : ":memory:",
+      path: config.onDisk ? config.dbPath : undefined,
       foreignKeys: config.foreignKeys,
     });
     fsm = new SqliteStateMachine(db, (err) => fatal(err));

@@ -102,13 +102,25 @@ Deno.test("client: in-flight requests are bounded", async () => {
     const slow = cmd([
       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 200000) SELECT count(*) FROM c",
     ]);
+    // Reads: queued or running on the read worker.
     const first = [c.query(slow), c.query(slow), c.query(slow)];
     assert.equal(c.inFlight, 3);
     await assert.rejects(
       c.query(slow),
-      (e) => e instanceof DbOverloadedError && /3 requests in flight/.test(e.message),
+      (e) =>
+        e instanceof DbOverloadedError &&
+        /read workers overloaded: 3 reads queued or running \(limit 3\)/.test(e.message),
     );
-    await Promise.all(first);
+    // Writes have their own bound on the write worker.
+    const writes = [c.execute(slow), c.execute(slow), c.execute(slow)];
+    assert.equal(c.inFlight, 6);
+    await assert.rejects(
+      c.execute(slow),
+      (e) =>
+        e instanceof DbOverloadedError &&
+        /write worker overloaded: 3 requests in flight \(limit 3\)/.test(e.message),
+    );
+    await Promise.all([...first, ...writes]);
     assert.equal(c.inFlight, 0);
     await c.query(slow);
   }, 3);
