@@ -79,6 +79,7 @@ async function main(args: string[]): Promise<number> {
   });
   await stop;
   console.error("shutting down");
+  await node.leave();
   await node.close();
   return 0;
 }

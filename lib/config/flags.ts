@@ -133,32 +133,32 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "cluster-connect-timeout": {
     kind: "duration",
     default: "30s",
-    supported: N,
+    supported: S,
     help: "Internode dial timeout",
   },
-  "join": { kind: "string", default: "", supported: N, help: "Raft addresses of nodes to join" },
+  "join": { kind: "string", default: "", supported: S, help: "Raft addresses of nodes to join" },
   "join-attempts": {
     kind: "int",
     default: "5",
-    supported: N,
+    supported: S,
     help: "Join attempts per address pass",
   },
   "join-interval": {
     kind: "duration",
     default: "3s",
-    supported: N,
+    supported: S,
     help: "Pause between join attempts",
   },
   "bootstrap-expect": {
     kind: "int",
     default: "0",
-    supported: N,
+    supported: S,
     help: "Voters to wait for before bootstrapping",
   },
   "bootstrap-expect-timeout": {
     kind: "duration",
     default: "120s",
-    supported: N,
+    supported: S,
     help: "Bootstrap wait bound",
   },
   "disco-mode": { kind: "string", default: "", supported: N, help: "Discovery mode" },
@@ -173,7 +173,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "raft-non-voter": {
     kind: "bool",
     default: "false",
-    supported: N,
+    supported: S,
     help: "Run as a read-only node",
   },
   "raft-snap": {
@@ -233,7 +233,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "raft-cluster-remove-shutdown": {
     kind: "bool",
     default: "false",
-    supported: N,
+    supported: S,
     help: "Leave cluster on shutdown",
   },
   "raft-shutdown-stepdown": {

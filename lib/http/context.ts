@@ -6,8 +6,19 @@
  * @module
  */
 
+import type { ClusterClient } from "../cluster/client.ts";
 import type { RandomSource } from "../sql/random.ts";
+import type { Membership } from "../store/membership.ts";
 import type { Store } from "../store/store.ts";
+
+/** Reaching other nodes: forwarding to the leader, node metadata, membership. */
+export interface HttpCluster {
+  /** The Raft (internode) address of a member, if known. */
+  addressOf(id: string): string | undefined;
+  readonly client: ClusterClient;
+  /** Membership operations (on the leader); undefined until the store is open. */
+  membership(): Membership | undefined;
+}
 
 /** Counters exposed in /debug/vars under `http`. */
 export interface HttpCounters {
@@ -31,6 +42,8 @@ export interface HttpContext {
   readonly maxStatements: number;
   /** The store once open; undefined while starting (status still answers). */
   store(): Store | undefined;
+  /** Other nodes; undefined in handler tests without a cluster. */
+  readonly cluster?: HttpCluster;
   /** Extra /status sections (os, runtime, node, build, store details). */
   statusReport(): Promise<Record<string, unknown>>;
   readonly counters: HttpCounters;

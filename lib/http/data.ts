@@ -13,6 +13,7 @@ import type { QueryParams } from "../sql/params.ts";
 import { analyze, processStatements } from "../sql/rewrite.ts";
 import { parseJsonRequest, parseTextRequest } from "../sql/request.ts";
 import type { Statement } from "../sql/types.ts";
+import { type ClusterClient, RemoteError } from "../cluster/mod.ts";
 import { NotLeaderStoreError, type Store, type StoreOutcome } from "../store/store.ts";
 import { BodyTooLargeError, readText } from "./body.ts";
 import { count, type HttpContext } from "./context.ts";
@@ -91,7 +92,7 @@ function resultsResponse(
   ctx: HttpContext,
   qp: QueryParams,
   results: readonly StatementResult[],
-  extra: { error?: string; raftIndex?: number; startMs: number },
+  extra: { error?: string; raftIndex?: number; startMs: number; servedBy?: string },
 ): Response {
   const body = encodeResponse({
     results,
@@ -99,17 +100,63 @@ function resultsResponse(
     timeSec: qp.timings ? (performance.now() - extra.startMs) / 1000 : undefined,
     raftIndex: qp.raftIndex ? extra.raftIndex : undefined,
   }, encodeOptions(qp));
-  return jsonText(body, 200, { "X-RQLITE-SERVED-BY": ctx.httpAdvAddr });
+  return jsonText(body, 200, { "X-RQLITE-SERVED-BY": extra.servedBy ?? ctx.httpAdvAddr });
 }
 
-/** Maps store failures to rqlite's answers. */
-function storeFailure(ctx: HttpContext, qp: QueryParams, err: unknown, startMs: number): Response {
-  if (err instanceof NotLeaderStoreError) {
-    // Forwarding to a remote leader arrives with clustering; until then no leader is reachable.
+/** How an endpoint runs a command here, or on the leader over the cluster service. */
+interface Runner {
+  readonly command: (statements: Statement[]) => Command;
+  readonly local: (store: Store, cmd: Command) => Promise<StoreOutcome>;
+  readonly remote: (client: ClusterClient, addr: string, cmd: Command) => Promise<StoreOutcome>;
+}
+
+/**
+ * This node is not the leader: answer 301 to the leader (`redirect`), or
+ * forward the command to it transparently (rqlite-api.md §11).
+ */
+async function toLeader(
+  req: Request,
+  ctx: HttpContext,
+  qp: QueryParams,
+  err: NotLeaderStoreError,
+  cmd: Command,
+  runner: Runner,
+  startMs: number,
+): Promise<Response> {
+  const addr = err.leaderId === "" ? undefined : ctx.cluster?.addressOf(err.leaderId);
+  if (addr === undefined || ctx.cluster === undefined) return textError(503, "leader not found");
+  const client = ctx.cluster.client;
+  if (qp.redirect) {
+    try {
+      const meta = await client.nodeMeta(addr, { timeoutMs: qp.timeoutMs ?? 10_000 });
+      const url = new URL(req.url);
+      return new Response(null, {
+        status: 301,
+        headers: { Location: `${meta.apiUrl}${url.pathname}${url.search}` },
+      });
+    } catch {
+      return textError(500, "leader not found");
+    }
+  }
+  try {
+    count(ctx, "forwarded");
+    const { outcome, raftIndex } = await runner.remote(client, addr, cmd);
+    return resultsResponse(ctx, qp, outcome.results, {
+      error: outcome.error,
+      raftIndex,
+      startMs,
+      servedBy: addr,
+    });
+  } catch (remoteErr) {
+    if (
+      remoteErr instanceof RemoteError && remoteErr.code !== "not_leader" &&
+      remoteErr.code !== "leader_not_found"
+    ) {
+      return resultsResponse(ctx, qp, [], { error: remoteErr.message, startMs });
+    }
+    // The leader moved or cannot be reached: the client should retry.
     return textError(503, "leader not found");
   }
-  const message = err instanceof Error ? err.message : String(err);
-  return resultsResponse(ctx, qp, [], { error: message, startMs });
 }
 
 async function runData(
@@ -117,7 +164,7 @@ async function runData(
   ctx: HttpContext,
   qp: QueryParams,
   endpoint: Endpoint,
-  run: (store: Store, statements: Statement[]) => Promise<StoreOutcome>,
+  runner: Runner,
 ): Promise<Response> {
   const startMs = performance.now();
   const store = ctx.store();
@@ -132,16 +179,26 @@ async function runData(
   if (pragma !== undefined) return resultsResponse(ctx, qp, [], { error: pragma, startMs });
   if (statements.length === 0) return resultsResponse(ctx, qp, [], { startMs });
   count(ctx, COUNTER[endpoint]);
+  const cmd = runner.command(statements);
   try {
-    const { outcome, raftIndex } = await run(store, statements);
+    const { outcome, raftIndex } = await runner.local(store, cmd);
     return resultsResponse(ctx, qp, outcome.results, {
       error: outcome.error,
       raftIndex,
       startMs,
     });
   } catch (err) {
-    return storeFailure(ctx, qp, err, startMs);
+    if (err instanceof NotLeaderStoreError) {
+      return toLeader(req, ctx, qp, err, cmd, runner, startMs);
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    return resultsResponse(ctx, qp, [], { error: message, startMs });
   }
+}
+
+/** Time a forwarded call may take: the request's own timeout plus a margin. */
+function forwardTimeoutMs(qp: QueryParams): number {
+  return (qp.timeoutMs ?? 30_000) + 1_000;
 }
 
 /** POST /db/execute */
@@ -152,14 +209,14 @@ export function handleExecute(req: Request, ctx: HttpContext, qp: QueryParams): 
       textError(501, "queued writes (?queue) are not supported yet; send the write without ?queue"),
     );
   }
-  return runData(
-    req,
-    ctx,
-    qp,
-    "execute",
-    (store, statements) =>
-      store.execute(commandOf("execute", statements, qp), qp.timeoutMs ?? undefined),
-  );
+  return runData(req, ctx, qp, "execute", {
+    command: (statements) => commandOf("execute", statements, qp),
+    local: (store, cmd) => store.execute(cmd, qp.timeoutMs ?? undefined),
+    remote: (client, addr, cmd) =>
+      client.execute(addr, cmd, { timeoutMs: qp.timeoutMs }, {
+        timeoutMs: forwardTimeoutMs(qp),
+      }),
+  });
 }
 
 function readOptions(qp: QueryParams) {
@@ -175,25 +232,23 @@ function readOptions(qp: QueryParams) {
 /** GET|POST /db/query */
 export function handleQuery(req: Request, ctx: HttpContext, qp: QueryParams): Promise<Response> {
   if (req.method !== "GET" && req.method !== "POST") return Promise.resolve(emptyStatus(405));
-  return runData(
-    req,
-    ctx,
-    qp,
-    "query",
-    (store, statements) => store.query(commandOf("query", statements, qp), readOptions(qp)),
-  );
+  return runData(req, ctx, qp, "query", {
+    command: (statements) => commandOf("query", statements, qp),
+    local: (store, cmd) => store.query(cmd, readOptions(qp)),
+    remote: (client, addr, cmd) =>
+      client.query(addr, cmd, readOptions(qp), { timeoutMs: forwardTimeoutMs(qp) }),
+  });
 }
 
 /** POST /db/request */
 export function handleRequest(req: Request, ctx: HttpContext, qp: QueryParams): Promise<Response> {
   if (req.method !== "POST") return Promise.resolve(emptyStatus(405));
-  return runData(
-    req,
-    ctx,
-    qp,
-    "request",
-    (store, statements) => store.request(commandOf("request", statements, qp), readOptions(qp)),
-  );
+  return runData(req, ctx, qp, "request", {
+    command: (statements) => commandOf("request", statements, qp),
+    local: (store, cmd) => store.request(cmd, readOptions(qp)),
+    remote: (client, addr, cmd) =>
+      client.request(addr, cmd, readOptions(qp), { timeoutMs: forwardTimeoutMs(qp) }),
+  });
 }
 
 /** GET|POST /db/sql: shows the rewriting without executing anything. */

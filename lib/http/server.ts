@@ -12,7 +12,8 @@ import { parseQueryParams } from "../sql/params.ts";
 import type { HttpContext } from "./context.ts";
 import { handleExecute, handleQuery, handleRequest, handleSql } from "./data.ts";
 import { emptyStatus, textError, withCommonHeaders } from "./response.ts";
-import { handleLeader, handleNodes, handleReadyz, handleStatus, handleVars } from "./status.ts";
+import { handleStatus, handleVars } from "./status.ts";
+import { handleLeader, handleNodes, handleReadyz, handleRemove } from "./cluster_endpoints.ts";
 
 type Handler = (
   req: Request,
@@ -37,7 +38,7 @@ const PREFIX: [string, Handler][] = [
   ["/db/sql", handleSql],
   ["/db/backup", notYet("GET /db/backup")],
   ["/db/load", notYet("POST /db/load")],
-  ["/remove", notYet("DELETE /remove")],
+  ["/remove", handleRemove],
   ["/status", handleStatus],
   ["/nodes", handleNodes],
   ["/readyz", handleReadyz],

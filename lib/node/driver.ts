@@ -89,6 +89,8 @@ export interface DriverOptions {
   readonly trailingEntries?: number;
   /** When the stores are empty: persist bootstrapEntries(bootstrap) and hard state {term 1, commit n} first. */
   readonly bootstrap?: readonly NodeId[];
+  /** Context (e.g. the Raft address) of each bootstrap voter, carried in the configuration. */
+  readonly bootstrapContext?: Readonly<Record<NodeId, string>>;
   readonly observer?: DriverObserver;
   /** Proposals (and membership changes) awaiting their outcome; beyond, ProposalDroppedError. Default 10_000. */
   readonly maxPendingProposals?: number;
@@ -325,7 +327,7 @@ export class RaftDriver {
     const empty = logStore.lastIndex() === 0 && snapshotStore.latest() === undefined &&
       stableStore.hardState().term === 0;
     if (!empty || bootstrap === undefined) return done();
-    const entries = bootstrapEntries(bootstrap);
+    const entries = bootstrapEntries(bootstrap, this.#o.bootstrapContext);
     let waiting = 2;
     let failed = false;
     const one = (err?: Error) => {

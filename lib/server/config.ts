@@ -32,6 +32,18 @@ export interface Config {
   readonly applyTimeoutMs: number;
   readonly raftLogLevel: "ERROR" | "WARN" | "INFO" | "DEBUG";
   readonly shutdownStepdown: boolean;
+  /** Raft addresses to join (`-join`), empty when not joining. */
+  readonly join: readonly string[];
+  readonly joinAttempts: number;
+  readonly joinIntervalMs: number;
+  /** `-bootstrap-expect`: voters to wait for before bootstrapping (0 = off). */
+  readonly bootstrapExpect: number;
+  readonly bootstrapExpectTimeoutMs: number;
+  /** `-raft-non-voter`: join as a read-only node. */
+  readonly nonVoter: boolean;
+  /** `-raft-cluster-remove-shutdown`: leave the cluster on graceful shutdown. */
+  readonly clusterRemoveShutdown: boolean;
+  readonly connectTimeoutMs: number;
 }
 
 /** Milliseconds per Raft tick; heartbeats go out every tick. */
@@ -69,6 +81,23 @@ export function configFromFlags(flags: ParsedFlags): Config {
   if (!(maxBody >= 1024)) throw new FlagError("-max-body-bytes must be at least 1024");
   const maxStatements = int("max-statements");
   if (!(maxStatements >= 1)) throw new FlagError("-max-statements must be at least 1");
+  const join = get("join").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  for (const addr of join) {
+    if (addr.includes("://")) {
+      throw new FlagError(`-join address "${addr}" must be a Raft address host:port, not a URL`);
+    }
+  }
+  const bootstrapExpect = int("bootstrap-expect");
+  if (!(bootstrapExpect >= 0)) throw new FlagError("-bootstrap-expect must be >= 0");
+  if (bootstrapExpect > 0 && join.length === 0) {
+    throw new FlagError("-bootstrap-expect requires -join with the addresses of the nodes");
+  }
+  const nonVoter = get("raft-non-voter") === "true";
+  if (nonVoter && bootstrapExpect > 0) {
+    throw new FlagError("a non-voter cannot bootstrap a cluster (-bootstrap-expect)");
+  }
+  const joinAttempts = int("join-attempts");
+  if (!(joinAttempts >= 1)) throw new FlagError("-join-attempts must be at least 1");
   const dataDir = absolute(flags.dataDir);
   return {
     dataDir,
@@ -92,6 +121,14 @@ export function configFromFlags(flags: ParsedFlags): Config {
     applyTimeoutMs: ms("raft-apply-timeout"),
     raftLogLevel: level as Config["raftLogLevel"],
     shutdownStepdown: get("raft-shutdown-stepdown") === "true",
+    join,
+    joinAttempts,
+    joinIntervalMs: ms("join-interval"),
+    bootstrapExpect,
+    bootstrapExpectTimeoutMs: ms("bootstrap-expect-timeout"),
+    nonVoter,
+    clusterRemoveShutdown: get("raft-cluster-remove-shutdown") === "true",
+    connectTimeoutMs: ms("cluster-connect-timeout"),
   };
 }
 

@@ -16,12 +16,14 @@ import { DbClient } from "../db/mod.ts";
 import { createHandler } from "../http/server.ts";
 import type { HttpContext } from "../http/context.ts";
 import { RaftDriver } from "../node/driver.ts";
-import type { Transport } from "../node/interfaces.ts";
 import { SystemClock } from "../node/memory.ts";
 import { cryptoRandom } from "../sql/random.ts";
 import { openStorage, type Storage } from "../storage/mod.ts";
 import { SqliteStateMachine } from "../store/fsm.ts";
+import { Membership } from "../store/membership.ts";
 import { Store } from "../store/store.ts";
+import { Mux } from "../transport/mux.ts";
+import { ClusterRuntime } from "./cluster.ts";
 import { VERSION } from "../version.ts";
 import type { Config } from "./config.ts";
 import { statusReport } from "./status_report.ts";
@@ -38,16 +40,8 @@ export interface RunningNode {
   readonly ready: Promise<void>;
   /** Stops everything; safe to call twice. */
   close(): Promise<void>;
-}
-
-/** A transport for a lone node: there is nobody to send to. Clustering replaces it. */
-class LoneTransport implements Transport {
-  send(): void {}
-  sendSnapshot(_msg: unknown, _data: Uint8Array, done: (ok: boolean) => void): void {
-    done(false);
-  }
-  listen(): void {}
-  close(): void {}
+  /** Before a graceful stop: hand leadership over or leave the cluster, as configured. */
+  leave(): Promise<void>;
 }
 
 function hostPort(addr: string): { hostname: string; port: number } {
@@ -74,15 +68,12 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
   let db: DbClient | undefined;
   let driver: RaftDriver | undefined;
   let fsm: SqliteStateMachine | undefined;
+  let membership: Membership | undefined;
   const startedMs = Date.now();
 
-  // The Raft port is bound now so its address is reserved and reported; the
-  // internode services behind it arrive with clustering, so connections are closed.
-  const raftListener = Deno.listen({ ...hostPort(configIn.raftAddr), transport: "tcp" });
-  const raftAddr = addrText(raftListener.addr as Deno.NetAddr);
-  const acceptLoop = (async () => {
-    for await (const conn of raftListener) conn.close();
-  })().catch(() => {});
+  // The internode port: Raft (service 1) and the cluster service (service 2).
+  const mux = Mux.listen({ ...hostPort(configIn.raftAddr) });
+  const raftAddr = mux.address;
 
   let handle: (req: Request) => Promise<Response> = () =>
     Promise.resolve(new Response(null, { status: 503 }));
@@ -94,18 +85,38 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
   const httpAddr = addrText(server.addr);
   // With port 0 (tests) the advertised addresses and the default id come from the bound ports.
   const config = resolveAddresses(configIn, httpAddr, raftAddr);
+  const apiUrl = `http://${config.httpAdvAddr}`;
+
+  const cluster = new ClusterRuntime({
+    nodeId: config.nodeId,
+    raftAdvAddr: config.raftAdvAddr,
+    apiUrl,
+    version: `v${VERSION}`,
+    mux,
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxFrameBytes: Math.max(80 << 20, config.maxBodyBytes + (1 << 20)),
+    store: () => store,
+    driver: () => driver,
+    membership: () => membership,
+    log: (line) => log(`[cluster] ${line}`),
+  });
 
   const ctx: HttpContext = {
     version: `v${VERSION}`,
     nodeId: config.nodeId,
     httpAdvAddr: config.httpAdvAddr,
     httpBindAddr: httpAddr,
-    apiUrl: `http://${config.httpAdvAddr}`,
+    apiUrl,
     raftAddr: config.raftAdvAddr,
     allowOrigin: config.httpAllowOrigin,
     maxBodyBytes: config.maxBodyBytes,
     maxStatements: config.maxStatements,
     store: () => store,
+    cluster: {
+      addressOf: (id) => cluster.addressOf(id),
+      client: cluster.client,
+      membership: () => membership,
+    },
     statusReport: () =>
       statusReport({
         config,
@@ -115,6 +126,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
         startedMs,
         httpCounters: ctx.counters,
         httpBindAddr: httpAddr,
+        cluster,
       }),
     counters: {},
     random: cryptoRandom,
@@ -132,7 +144,9 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       foreignKeys: config.foreignKeys,
     });
     fsm = new SqliteStateMachine(db, (err) => fatal(err));
-    const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined;
+    const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined &&
+      storage.stable.hardState().term === 0;
+    const boot = await decideBootstrap(config, isNew, cluster, log);
     driver = new RaftDriver({
       id: config.nodeId,
       clock: new SystemClock(),
@@ -140,21 +154,20 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       stableStore: storage.stable,
       snapshotStore: storage.snapshots,
       stateMachine: fsm,
-      transport: new LoneTransport(),
+      transport: cluster.transport,
       random: raftRandom,
       tickMs: config.tickMs,
       raft: { electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
       snapshotThreshold: config.snapshotThreshold,
       trailingEntries: config.trailingEntries,
-      bootstrap: isNew ? [config.nodeId] : undefined,
+      bootstrap: boot === undefined ? undefined : [...boot.keys()],
+      bootstrapContext: boot === undefined ? undefined : Object.fromEntries(boot),
       onFatal: (err) => fatal(err),
     });
     await new Promise<void>((resolve, reject) =>
       driver?.start((err) => (err ? reject(err) : resolve()))
     );
-    // A lone voter need not wait out an election timeout.
-    const conf = driver.status().conf;
-    if (conf.voters.length === 1 && conf.voters[0] === config.nodeId) driver.campaign();
+    membership = new Membership(driver, config.applyTimeoutMs);
     store = new Store({
       nodeId: config.nodeId,
       raftAddr: config.raftAdvAddr,
@@ -162,8 +175,23 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       db,
       fsm,
       applyTimeoutMs: config.applyTimeoutMs,
-      voter: true,
+      voter: !config.nonVoter,
     });
+    const conf = driver.status().conf;
+    // A lone voter need not wait out an election timeout.
+    if (conf.voters.length === 1 && conf.voters[0] === config.nodeId) driver.campaign();
+    warnIfNotMember(config, conf, log);
+    if (isNew && boot === undefined && config.join.length > 0) {
+      const via = await cluster.join(
+        config.join,
+        !config.nonVoter,
+        config.joinAttempts,
+        config.joinIntervalMs,
+      );
+      log(`[cluster] joined the cluster via ${via}`);
+    } else if (!isNew && config.join.length > 0) {
+      log(`[cluster] this node already has state; -join ${config.join.join(",")} ignored`);
+    }
   })();
 
   let closing: Promise<void> | undefined;
@@ -172,11 +200,28 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       await ready.catch(() => {});
       driver?.stop();
       await server.shutdown().catch(() => {});
-      raftListener.close();
-      await acceptLoop;
+      await cluster.close().catch(() => {});
+      await mux.close().catch(() => {});
       await db?.close().catch(() => {});
       await storage?.close().catch(() => {});
     })();
+
+  /** Graceful leave: hand leadership over, or leave the cluster, as configured. */
+  const leave = async () => {
+    await ready.catch(() => {});
+    if (membership === undefined || driver === undefined) return;
+    const s = driver.status();
+    try {
+      if (config.clusterRemoveShutdown) {
+        await removeSelf(config, cluster, membership, s.role === "leader", log);
+      } else if (config.shutdownStepdown && s.role === "leader" && s.conf.voters.length > 1) {
+        await membership.stepdown(undefined, true);
+        log("[cluster] leadership handed over before shutdown");
+      }
+    } catch (err) {
+      log(`[cluster] graceful leave failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
 
   function fatal(err: Error): void {
     log(`fatal: ${err.message}`);
@@ -184,7 +229,66 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     void close().finally(() => Deno.exit(1));
   }
 
-  return { config, httpAddr, raftAddr, store: () => store, ready, close };
+  return { config, httpAddr, raftAddr, store: () => store, ready, close, leave };
+}
+
+/**
+ * How a node with no state starts: alone (bootstraps itself), by joining
+ * (no bootstrap; the leader adds it), or by bootstrap-expect (bootstraps
+ * with the set of nodes that announced themselves). Undefined: no bootstrap.
+ */
+async function decideBootstrap(
+  config: Config,
+  isNew: boolean,
+  cluster: ClusterRuntime,
+  log: (line: string) => void,
+): Promise<Map<string, string> | undefined> {
+  if (!isNew) return undefined;
+  if (config.bootstrapExpect > 0) {
+    log(`[cluster] waiting for ${config.bootstrapExpect} nodes to announce themselves`);
+    const set = await cluster.collectNotifiers(
+      config.join,
+      config.bootstrapExpect,
+      config.joinIntervalMs,
+      config.bootstrapExpectTimeoutMs,
+    );
+    log(`[cluster] bootstrapping with ${[...set.keys()].join(", ")}`);
+    return set;
+  }
+  if (config.join.length > 0) return undefined;
+  if (config.nonVoter) throw new Error("a non-voter must join a cluster: pass -join");
+  return new Map([[config.nodeId, config.raftAdvAddr]]);
+}
+
+async function removeSelf(
+  config: Config,
+  cluster: ClusterRuntime,
+  membership: Membership,
+  isLeader: boolean,
+  log: (line: string) => void,
+): Promise<void> {
+  if (isLeader) {
+    await membership.remove(config.nodeId);
+  } else {
+    const leader = cluster.leaderAddr();
+    if (leader === undefined) throw new Error("no leader to remove this node");
+    await cluster.client.remove(leader, config.nodeId, { timeoutMs: 10_000 });
+  }
+  log("[cluster] removed this node from the cluster before shutdown");
+}
+
+function warnIfNotMember(
+  config: Config,
+  conf: { voters: readonly string[]; learners: readonly string[] },
+  log: (line: string) => void,
+): void {
+  const members = [...conf.voters, ...conf.learners];
+  if (members.length === 0 || members.includes(config.nodeId)) return;
+  log(
+    `[cluster] warning: this node's id "${config.nodeId}" is not in the cluster configuration ` +
+      `(${members.join(", ")}); if it was started with another -raft-addr before, pass the old ` +
+      `id with -node-id`,
+  );
 }
 
 function resolveAddresses(config: Config, httpAddr: string, raftAddr: string): Config {

@@ -13,6 +13,7 @@ import { formatGoDuration } from "../sql/duration.ts";
 import type { Storage } from "../storage/mod.ts";
 import type { Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import type { ClusterRuntime } from "./cluster.ts";
 import type { Config } from "./config.ts";
 
 export interface StatusSources {
@@ -24,6 +25,8 @@ export interface StatusSources {
   readonly httpCounters: HttpCounters;
   /** The address the HTTP listener is bound to (rqlite reports the listener's, not the flag's). */
   readonly httpBindAddr: string;
+  /** Internode transport and cluster client counters. */
+  readonly cluster?: ClusterRuntime;
 }
 
 const RAFT_STATE: Record<string, string> = {
@@ -72,7 +75,12 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
       compiler_command: "deno",
       build_time: "unknown",
     },
-    cluster: { addr: config.raftAdvAddr, api_addr: `http://${config.httpAdvAddr}`, https: "false" },
+    cluster: {
+      addr: config.raftAdvAddr,
+      api_addr: `http://${config.httpAdvAddr}`,
+      https: "false",
+      transport: src.cluster?.transport.stats(),
+    },
     store: storeSection(src),
   });
 }
@@ -85,7 +93,8 @@ function storeSection(src: StatusSources): Record<string, unknown> {
   const snapshot = storage.snapshots.latest();
   const fsm = store.options.fsm.stats;
   // Only this node's Raft address is known without clustering; other ids stand for theirs.
-  const raftAddrOf = (id: string) => (id === config.nodeId ? config.raftAdvAddr : id);
+  const raftAddrOf = (id: string) =>
+    id === config.nodeId ? config.raftAdvAddr : src.cluster?.addressOf(id) ?? "";
   return {
     open: {},
     node_id: config.nodeId,

@@ -1,0 +1,272 @@
+/**
+ * Clustering glue for one node: the internode port (mux), the Raft
+ * transport, the cluster service handlers, forwarding to the leader, and
+ * the two ways to form a cluster (rqlite-api.md §8, §9):
+ * - `-join`: a new node asks a member to add it (following `not leader`
+ *   answers to the leader) and then receives the log from the leader;
+ * - `-bootstrap-expect N`: nodes notify each other; once a node knows N of
+ *   them it bootstraps with exactly that set. All nodes compute the same
+ *   set, so they write identical first entries.
+ *
+ * Addresses: a member's Raft address travels in the configuration
+ * (ConfState.context). Before a node has the configuration (joining,
+ * bootstrapping) it uses addresses it learned from notify and node-meta
+ * calls.
+ *
+ * @module
+ */
+
+import {
+  ClusterClient,
+  ClusterHandlerError,
+  type ClusterHandlers,
+  ClusterServer,
+  type NodeMeta,
+  RemoteError,
+} from "../cluster/mod.ts";
+import type { RaftDriver } from "../node/driver.ts";
+import type { NodeId } from "../raft/types.ts";
+import { Membership } from "../store/membership.ts";
+import { NotLeaderStoreError, type Store } from "../store/store.ts";
+import type { Mux } from "../transport/mux.ts";
+import { TcpTransport } from "../transport/raft_transport.ts";
+
+/** Everything the cluster layer needs from the node being assembled. */
+export interface ClusterDeps {
+  readonly nodeId: NodeId;
+  readonly raftAdvAddr: string;
+  readonly apiUrl: string;
+  readonly version: string;
+  readonly mux: Mux;
+  readonly connectTimeoutMs: number;
+  /** Largest internode frame: must carry the largest request body plus headers. */
+  readonly maxFrameBytes: number;
+  store(): Store | undefined;
+  driver(): RaftDriver | undefined;
+  membership(): Membership | undefined;
+  log(line: string): void;
+}
+
+/** The cluster side of a node. */
+export class ClusterRuntime {
+  readonly client: ClusterClient;
+  readonly transport: TcpTransport;
+  readonly server: ClusterServer;
+  /** Addresses learned outside the configuration (notify, node meta). */
+  readonly learned = new Map<NodeId, string>();
+  /** Bootstrap-expect: nodes that announced themselves (id -> Raft address). */
+  readonly notifiers = new Map<NodeId, string>();
+  #onNotify: (() => void) | undefined;
+
+  constructor(private readonly deps: ClusterDeps) {
+    this.client = new ClusterClient({
+      dialTimeoutMs: deps.connectTimeoutMs,
+      maxFrameBytes: deps.maxFrameBytes,
+    });
+    this.transport = new TcpTransport({
+      self: deps.nodeId,
+      mux: deps.mux,
+      resolve: (id) => this.addressOf(id),
+      maxFrameBytes: deps.maxFrameBytes,
+    });
+    this.server = new ClusterServer(this.#handlers(), { maxFrameBytes: deps.maxFrameBytes });
+    this.server.register(deps.mux);
+  }
+
+  /** The Raft address of `id`: from the configuration, else learned. */
+  addressOf(id: NodeId): string | undefined {
+    if (id === this.deps.nodeId) return this.deps.raftAdvAddr;
+    return this.deps.driver()?.status().conf.context?.[id] ?? this.learned.get(id);
+  }
+
+  /** The leader's Raft address, or undefined when no leader is known. */
+  leaderAddr(): string | undefined {
+    const leader = this.deps.driver()?.status().leader ?? "";
+    return leader === "" ? undefined : this.addressOf(leader);
+  }
+
+  /** Learns the id behind `addr` (so replies to it can be routed before the configuration arrives). */
+  async learn(addr: string, timeoutMs: number): Promise<NodeMeta> {
+    const meta = await this.client.nodeMeta(addr, { timeoutMs });
+    if (meta.nodeId !== "") this.learned.set(meta.nodeId, addr);
+    return meta;
+  }
+
+  /**
+   * Joins through `targets`: each attempt tries every address, following a
+   * `not leader` answer to the leader. Throws the last error after all attempts.
+   */
+  async join(
+    targets: readonly string[],
+    voter: boolean,
+    attempts: number,
+    intervalMs: number,
+  ): Promise<string> {
+    let last: unknown = new Error("no join addresses");
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      for (const target of targets) {
+        if (target === this.deps.raftAdvAddr) continue;
+        try {
+          return await this.#joinVia(target, voter);
+        } catch (err) {
+          last = err;
+          this.deps.log(`join via ${target} failed: ${errText(err)}`);
+        }
+      }
+      if (attempt + 1 < attempts) await delay(intervalMs);
+    }
+    throw new Error(`failed to join cluster at ${targets.join(",")}: ${errText(last)}`);
+  }
+
+  async #joinVia(target: string, voter: boolean): Promise<string> {
+    let addr = target;
+    for (let hops = 0; hops < 8; hops++) {
+      await this.learn(addr, 5_000);
+      try {
+        await this.client.join(addr, {
+          id: this.deps.nodeId,
+          raftAddr: this.deps.raftAdvAddr,
+          voter,
+        }, { timeoutMs: 30_000 });
+        return addr;
+      } catch (err) {
+        if (err instanceof RemoteError && err.code === "not_leader" && err.leaderAddr) {
+          addr = err.leaderAddr;
+          continue;
+        }
+        throw err;
+      }
+    }
+    throw new Error(`join via ${target}: too many leader redirects`);
+  }
+
+  /**
+   * Bootstrap-expect: announces this node to `targets` until `expect` nodes
+   * are known (then resolves with them, sorted by id) or `timeoutMs` passes.
+   */
+  async collectNotifiers(
+    targets: readonly string[],
+    expect: number,
+    intervalMs: number,
+    timeoutMs: number,
+  ): Promise<Map<NodeId, string>> {
+    this.notifiers.set(this.deps.nodeId, this.deps.raftAdvAddr);
+    const deadline = performance.now() + timeoutMs;
+    const pending = new Set(targets.filter((t) => t !== this.deps.raftAdvAddr));
+    while (this.notifiers.size < expect) {
+      if (performance.now() > deadline) {
+        throw new Error(
+          `bootstrap-expect ${expect}: only ${this.notifiers.size} nodes announced themselves ` +
+            `within ${timeoutMs} ms (${[...this.notifiers.keys()].join(", ")})`,
+        );
+      }
+      await this.#notifyAll(pending);
+      if (this.notifiers.size >= expect) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, intervalMs);
+        this.#onNotify = done;
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      this.#onNotify = undefined;
+    }
+    // Keep announcing in the background until every target heard us, so that
+    // slower nodes reach the same set.
+    void this.#announceRest(pending, deadline, intervalMs);
+    const ids = [...this.notifiers.keys()].sort().slice(0, Math.max(expect, 1));
+    return new Map(ids.map((id) => [id, this.notifiers.get(id) ?? ""]));
+  }
+
+  async #announceRest(pending: Set<string>, deadline: number, intervalMs: number): Promise<void> {
+    while (pending.size > 0 && performance.now() < deadline && !this.#closed) {
+      await this.#notifyAll(pending);
+      if (pending.size > 0) await delay(intervalMs);
+    }
+  }
+
+  async #notifyAll(pending: Set<string>): Promise<void> {
+    await Promise.all([...pending].map(async (target) => {
+      try {
+        await this.client.notify(
+          target,
+          { id: this.deps.nodeId, raftAddr: this.deps.raftAdvAddr },
+          {
+            timeoutMs: 5_000,
+          },
+        );
+        pending.delete(target);
+      } catch {
+        // not up yet: try again next round
+      }
+    }));
+  }
+
+  #closed = false;
+
+  /** Stops the transport, server and client. The caller closes the mux. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.transport.close();
+    await this.server.close();
+    await this.client.close();
+  }
+
+  #handlers(): ClusterHandlers {
+    const store = () => {
+      const s = this.deps.store();
+      if (s === undefined) throw new ClusterHandlerError("store not open");
+      return s;
+    };
+    const leaderError = (err: unknown): unknown => {
+      if (err instanceof NotLeaderStoreError) {
+        const leaderAddr = err.leaderId === "" ? undefined : this.addressOf(err.leaderId);
+        return new ClusterHandlerError(err.message, {
+          code: err.leaderId === "" ? "leader_not_found" : "not_leader",
+          leaderAddr,
+        });
+      }
+      return err;
+    };
+    const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw leaderError(err);
+      }
+    };
+    const membership = () => {
+      const m = this.deps.membership();
+      if (m === undefined) throw new ClusterHandlerError("store not open");
+      return m;
+    };
+    return {
+      nodeMeta: () => ({
+        apiUrl: this.deps.apiUrl,
+        commitIndex: this.deps.driver()?.status().commit ?? 0,
+        version: this.deps.version,
+        nodeId: this.deps.nodeId,
+      }),
+      execute: (cmd, opts) => guard(() => store().execute(cmd, opts.timeoutMs)),
+      query: (cmd, opts) => guard(() => store().query(cmd, opts)),
+      request: (cmd, opts) => guard(() => store().request(cmd, opts)),
+      join: (req) => guard(async () => void await membership().join(req)),
+      notify: (req) => {
+        this.notifiers.set(req.id, req.raftAddr);
+        this.learned.set(req.id, req.raftAddr);
+        this.#onNotify?.();
+      },
+      remove: (id) => guard(() => membership().remove(id)),
+      stepdown: (id, wait) => guard(() => membership().stepdown(id, wait)),
+    };
+  }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
