@@ -160,6 +160,12 @@ export class Store {
     const freshnessMs = opts.freshnessMs ?? 0;
     if (freshnessMs <= 0) return;
     if (this.driver.leaderContactAgeMs() > freshnessMs) throw new StaleReadError();
+    // freshness_strict: also refuse when this node has not applied all it knows committed.
+    // (rqlite compares leader append timestamps; raftlite uses its own commit index.)
+    if (opts.freshnessStrict) {
+      const s = this.driver.status();
+      if (s.role !== "leader" && s.appliedIndex < s.commit) throw new StaleReadError();
+    }
   }
 
   #requireLeader(): void {
