@@ -550,12 +550,16 @@ export class RaftDriver {
       this.#invalidMessages++;
       return;
     }
-    // Keep the newest: the core only installs a snapshot beyond its commit
-    // index, so an older one can never be the one a later Ready carries.
-    if (this.#incoming === undefined || meta.index >= this.#incoming.meta.index) {
-      this.#incoming = { meta, data };
-    }
+    // Keep exactly the data of the snapshot the core holds pending: a message
+    // it ignored (stale term, behind its commit) must not replace the data of
+    // one it accepted earlier, whatever their order of arrival (seed 8565).
+    const previous = this.#incoming;
+    this.#incoming = { meta, data };
     this.#step(msg);
+    const pending = this.#core?.log.unstableSnapshot;
+    if (pending === undefined || pending.index !== meta.index || pending.term !== meta.term) {
+      this.#incoming = previous;
+    }
   }
 
   #step(msg: Message): void {
