@@ -679,20 +679,18 @@ export class RaftDriver {
 
   #persist(rd: Ready, snapshotData: Uint8Array | undefined, done: () => void): void {
     const { logStore, stableStore, snapshotStore } = this.#o;
+    // Entries first, then the hard state: its commit index may cover the
+    // entries of this Ready, which can replace stale ones at the same
+    // indexes. Were the hard state durable first and the append lost in a
+    // crash, a restart would take the stale entries as committed (found by
+    // the simulator's crash-mid-write nemesis). Messages wait for both.
+    const writeHardState = () => {
+      if (rd.hardState === undefined) return done();
+      stableStore.setHardState(rd.hardState, this.#ok(done));
+    };
     const writeState = () => {
-      let waiting = 1;
-      const one = this.#ok(() => {
-        if (--waiting === 0) done();
-      });
-      if (rd.hardState !== undefined) {
-        waiting++;
-        stableStore.setHardState(rd.hardState, one);
-      }
-      if (rd.entries.length > 0) {
-        waiting++;
-        logStore.append(rd.entries, one);
-      }
-      one();
+      if (rd.entries.length === 0) return writeHardState();
+      logStore.append(rd.entries, this.#ok(writeHardState));
     };
     const snap = rd.snapshot;
     if (snap === undefined || snapshotData === undefined) return writeState();

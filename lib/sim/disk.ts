@@ -214,6 +214,11 @@ export class SimDisk {
   #appendsInFlight = 0;
   #lastCompletedAppend: readonly Entry[] | undefined;
   trace: ((line: string) => void) | undefined;
+  /**
+   * Armed by the nemesis to crash the node in the middle of its next log
+   * append: called once with that write's latency (the window to crash in).
+   */
+  onNextAppend: ((latencyMs: number) => void) | undefined;
 
   constructor(
     readonly name: string,
@@ -265,7 +270,12 @@ export class SimDisk {
     const atMs = Math.max(this.#lastCompletionMs[file], this.queue.nowMs + this.#latencyMs());
     this.#lastCompletionMs[file] = atMs;
     const epoch = this.#epoch;
-    if (entries !== undefined) this.#appendsInFlight++;
+    if (entries !== undefined) {
+      this.#appendsInFlight++;
+      const hook = this.onNextAppend;
+      this.onNextAppend = undefined;
+      hook?.(atMs - this.queue.nowMs);
+    }
     this.queue.at(atMs, () => {
       if (epoch !== this.#epoch) return; // lost in a crash
       pending.completed = true;

@@ -16,6 +16,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { type SimOverrides, swarmConfig } from "./config.ts";
 import { runSeed, type SeedResult } from "./run.ts";
 
 const USAGE = `usage: deno task sim [--seeds N] [--from S] [--ticks T] [--seed S [--trace]]
@@ -27,6 +28,8 @@ const USAGE = `usage: deno task sim [--seeds N] [--from S] [--ticks T] [--seed S
   --trace-cap L    maximum trace lines printed (default 200000)
   --max-failures F stop after F failing seeds (default 20)
   --broken-disk    deliberately lose completed writes on crash (the checker must fail)
+  --set key=value  override a numeric/boolean field of every seed's config (repeatable),
+                   e.g. --set nemesisMeanMs=150 --set membership=false
   --json           print one JSON result per seed`;
 
 interface Totals {
@@ -52,6 +55,7 @@ function main(args: string[]): number {
       "trace-cap": { type: "string" },
       "max-failures": { type: "string" },
       "broken-disk": { type: "boolean", default: false },
+      set: { type: "string", multiple: true },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -72,6 +76,9 @@ function main(args: string[]): number {
   const from = single ? int("seed", values.seed, 1) : int("from", values.from, 1);
   const count = single ? 1 : int("seeds", values.seeds, 100);
   const ticks = values.ticks === undefined ? undefined : int("ticks", values.ticks, 0);
+  const sets = values.set ?? [];
+  const overrides: SimOverrides = parseSets(sets);
+  if (ticks !== undefined) overrides.ticks = ticks;
   const maxFailures = int("max-failures", values["max-failures"], 20);
   const traceCap = int("trace-cap", values["trace-cap"], 200_000);
   const brokenDisk = values["broken-disk"];
@@ -90,7 +97,7 @@ function main(args: string[]): number {
   let lastProgress = started;
   for (let seed = from; seed < from + count; seed++) {
     const result = runSeed(seed, {
-      overrides: ticks === undefined ? {} : { ticks },
+      overrides,
       trace: values.trace,
       traceSink: values.trace ? (line) => console.log(line) : undefined,
       traceCapLines: traceCap,
@@ -102,7 +109,7 @@ function main(args: string[]): number {
       console.log(`\nFAIL seed ${seed}: ${result.violation}`);
       console.log(`  config: ${result.config}`);
       console.log(
-        `  replay: deno task sim --seed ${seed} --trace${replayFlags(ticks, brokenDisk)}`,
+        `  replay: deno task sim --seed ${seed} --trace${replayFlags(ticks, brokenDisk, sets)}`,
       );
       if (totals.failures.length >= maxFailures) {
         console.log(`stopping after ${maxFailures} failures`);
@@ -131,8 +138,31 @@ function main(args: string[]): number {
   return totals.failures.length === 0 ? 0 : 1;
 }
 
-function replayFlags(ticks: number | undefined, brokenDisk: boolean): string {
-  return (ticks !== undefined ? ` --ticks ${ticks}` : "") + (brokenDisk ? " --broken-disk" : "");
+function replayFlags(ticks: number | undefined, brokenDisk: boolean, sets: string[]): string {
+  return (ticks !== undefined ? ` --ticks ${ticks}` : "") + (brokenDisk ? " --broken-disk" : "") +
+    sets.map((s) => ` --set ${s}`).join("");
+}
+
+/** `--set key=json` overrides of top-level configuration fields (numbers and booleans). */
+function parseSets(sets: readonly string[]): SimOverrides {
+  const out: Record<string, unknown> = {};
+  const allowed = swarmConfig(1);
+  for (const item of sets) {
+    const eq = item.indexOf("=");
+    const key = item.slice(0, eq);
+    const current = (allowed as unknown as Record<string, unknown>)[key];
+    if (
+      eq <= 0 || key === "seed" || (typeof current !== "number" && typeof current !== "boolean")
+    ) {
+      throw new Error(`--set ${item}: expected key=value for a number or boolean config field`);
+    }
+    const value: unknown = JSON.parse(item.slice(eq + 1));
+    if (typeof value !== typeof current) {
+      throw new Error(`--set ${item}: ${key} is a ${typeof current}`);
+    }
+    out[key] = value;
+  }
+  return out as SimOverrides;
 }
 
 function add(totals: Totals, r: SeedResult): void {

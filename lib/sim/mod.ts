@@ -27,8 +27,11 @@
  *   exactly: `deno task sim --seed S --trace` prints every state change.
  * - A crash is abrupt: the node's {@link Scope} dies (none of its pending
  *   events ever run), its endpoint closes and its disk keeps only completed
- *   writes (plus possibly a torn prefix of the last in-flight append). A
- *   restart builds a new driver and a fresh state machine over that disk.
+ *   writes (plus possibly a torn prefix of the oldest in-flight append, or a
+ *   half-done reset). A restart builds a new driver and a fresh state machine
+ *   over that disk. The nemesis aims many crashes at the middle of a log
+ *   append, where durability ordering bugs live, and sometimes crashes
+ *   several nodes at once.
  * - Outcomes are classified strictly (`workload.ts`): an operation reported
  *   failed must not have happened, so a driver that misreports is caught.
  * - The world can be broken on purpose (`brokenDisk`) to prove the checker

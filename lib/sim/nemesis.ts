@@ -111,8 +111,34 @@ export class Nemesis {
     }
     const leader = this.cluster.leader();
     const victim = leader !== undefined && this.rng.chance(0.3) ? leader : this.rng.pick(running);
+    if (this.rng.chance(0.4)) {
+      this.#crashMidWrite(victim);
+      return;
+    }
     this.#trace(() => `crash ${victim.id}`);
     this.#crashOne(victim);
+  }
+
+  /**
+   * Crashes `victim` while its next log append is in flight (other writes of
+   * the same Ready, such as the hard state, may complete first): the window
+   * where durability bugs live. Gives up waiting after a while.
+   */
+  #crashMidWrite(victim: SimNode): void {
+    const incarnation = victim.live;
+    let fired = false;
+    const fire = () => {
+      if (fired) return;
+      fired = true;
+      victim.disk.onNextAppend = undefined;
+      if (victim.live !== incarnation || incarnation === undefined || !this.#running) return;
+      this.#trace(() => `crash ${victim.id} mid-write`);
+      this.#crashOne(victim);
+    };
+    victim.disk.onNextAppend = (latencyMs) => {
+      this.cluster.queue.after(this.rng.float() * latencyMs, fire);
+    };
+    this.#later(1000, fire);
   }
 
   #crashOne(victim: SimNode): void {
