@@ -679,18 +679,32 @@ export class RaftDriver {
 
   #persist(rd: Ready, snapshotData: Uint8Array | undefined, done: () => void): void {
     const { logStore, stableStore, snapshotStore } = this.#o;
-    // Entries first, then the hard state: its commit index may cover the
-    // entries of this Ready, which can replace stale ones at the same
-    // indexes. Were the hard state durable first and the append lost in a
-    // crash, a restart would take the stale entries as committed (found by
-    // the simulator's crash-mid-write nemesis). Messages wait for both.
-    const writeHardState = () => {
-      if (rd.hardState === undefined) return done();
-      stableStore.setHardState(rd.hardState, this.#ok(done));
-    };
+    // The hard state's commit index may cover entries of this Ready, which can
+    // replace stale ones at the same indexes. The two files are written
+    // concurrently, so a crash may keep the hard state and lose the append;
+    // the persisted commit is therefore capped below this Ready's entries
+    // (it is only a hint and may lag; everything below entries[0] is durable
+    // and agrees with the leader, as truncation only reaches uncommitted
+    // entries). Found by the simulator's crash-mid-write nemesis (seed 778).
+    const first = rd.entries[0];
+    const hardState = rd.hardState !== undefined && first !== undefined &&
+        rd.hardState.commit >= first.index
+      ? { ...rd.hardState, commit: first.index - 1 }
+      : rd.hardState;
     const writeState = () => {
-      if (rd.entries.length === 0) return writeHardState();
-      logStore.append(rd.entries, this.#ok(writeHardState));
+      let waiting = 1;
+      const one = this.#ok(() => {
+        if (--waiting === 0) done();
+      });
+      if (hardState !== undefined) {
+        waiting++;
+        stableStore.setHardState(hardState, one);
+      }
+      if (rd.entries.length > 0) {
+        waiting++;
+        logStore.append(rd.entries, one);
+      }
+      one();
     };
     const snap = rd.snapshot;
     if (snap === undefined || snapshotData === undefined) return writeState();
