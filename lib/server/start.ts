@@ -42,6 +42,8 @@ export interface RunningNode {
   close(): Promise<void>;
   /** Before a graceful stop: hand leadership over or leave the cluster, as configured. */
   leave(): Promise<void>;
+  /** The HTTP handler itself (`Request -> Response`), for tests without a socket. */
+  handler(req: Request): Promise<Response>;
 }
 
 function hostPort(addr: string): { hostname: string; port: number } {
@@ -229,7 +231,16 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     void close().finally(() => Deno.exit(1));
   }
 
-  return { config, httpAddr, raftAddr, store: () => store, ready, close, leave };
+  return {
+    config,
+    httpAddr,
+    raftAddr,
+    store: () => store,
+    ready,
+    close,
+    leave,
+    handler: (req) => handle(req),
+  };
 }
 
 /**

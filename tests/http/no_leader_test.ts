@@ -45,7 +45,8 @@ async function leaderlessNode(dataDir: string): Promise<TestNode> {
     node,
     url,
     dataDir,
-    fetch: (path, init) => fetch(url + path, init),
+    fetch: (path, init) => node.handler(new Request(url + path, init)),
+    fetchSocket: (path, init) => fetch(url + path, init),
     close: () => node.close(),
   };
   // The committed log is applied at start-up even without a leader.

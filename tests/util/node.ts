@@ -11,8 +11,10 @@ export interface TestNode {
   readonly node: RunningNode;
   readonly url: string;
   readonly dataDir: string;
-  /** Calls the node's HTTP handler over a real socket. */
+  /** Calls the node's HTTP handler directly with `new Request(...)` (no socket). */
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** The same request over a real socket. */
+  fetchSocket(path: string, init?: RequestInit): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -37,7 +39,8 @@ export async function startTestNode(
     node,
     url,
     dataDir: dir,
-    fetch: (path, init) => fetch(url + path, init),
+    fetch: (path, init) => node.handler(new Request(url + path, init)),
+    fetchSocket: (path, init) => fetch(url + path, init),
     close: async () => {
       await node.close();
       if (dataDir === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
