@@ -663,6 +663,7 @@ export class RaftDriver {
     const ss = rd.softState;
     if (ss !== undefined) this.#o.observer?.onSoftState?.(this.#id, this.#term, ss);
     if (ss === undefined && rd.hardState === undefined) return;
+    if (ss !== undefined && ss.role !== "leader") this.#failPendingOnLostLeadership();
     // The core drops queued reads when it leaves leadership or its term.
     for (const [context, batch] of this.#reads) {
       let err: Error | undefined;
@@ -675,6 +676,22 @@ export class RaftDriver {
       this.#readCount -= batch.cbs.length;
       for (const cb of batch.cbs) cb(err, 0);
     }
+  }
+
+  /**
+   * This node stopped leading: its pending proposals may still be committed
+   * by the next leader, or may be lost. Waiting for their apply timeout helps
+   * nobody; answer at once that the outcome is unknown (rqlite: "leadership
+   * lost while committing log").
+   */
+  #failPendingOnLostLeadership(): void {
+    if (this.#pendingCount === 0) return;
+    const pending = [...this.#pending.values()].flat();
+    this.#pending.clear();
+    this.#pendingCount = 0;
+    this.#pendingMinTerm = Infinity;
+    const err = new OutcomeUnknownError("leadership lost while committing log");
+    for (const p of pending) p.resolve(err, undefined);
   }
 
   #persist(rd: Ready, snapshotData: Uint8Array | undefined, done: () => void): void {

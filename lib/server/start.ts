@@ -217,7 +217,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       if (config.clusterRemoveShutdown) {
         await removeSelf(config, cluster, membership, s.role === "leader", log);
       } else if (config.shutdownStepdown && s.role === "leader" && s.conf.voters.length > 1) {
-        await membership.stepdown(undefined, true);
+        // Bounded: if the other nodes are stopping too, do not hold the exit.
+        await membership.stepdown(undefined, true, 3_000);
         log("[cluster] leadership handed over before shutdown");
       }
     } catch (err) {

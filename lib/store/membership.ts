@@ -90,7 +90,11 @@ export class Membership {
    * Hands leadership to `target` (or the most up-to-date voter). With
    * `wait`, resolves once another node leads.
    */
-  async stepdown(target: string | undefined, wait: boolean): Promise<void> {
+  async stepdown(
+    target: string | undefined,
+    wait: boolean,
+    waitMs = this.timeoutMs,
+  ): Promise<void> {
     this.#requireLeader();
     const s = this.driver.status();
     let to = target ?? "";
@@ -110,7 +114,7 @@ export class Membership {
     }
     this.driver.transferLeadership(to);
     if (!wait) return;
-    const deadline = performance.now() + this.timeoutMs;
+    const deadline = performance.now() + waitMs;
     while (performance.now() < deadline) {
       const now = this.driver.status();
       if (now.role !== "leader" && now.leader !== "" && now.leader !== s.id) return;
