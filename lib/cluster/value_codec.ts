@@ -31,6 +31,8 @@
  * @module
  */
 
+import { ByteReader, ByteWriter } from "../wire/mod.ts";
+
 /** Thrown by {@link decodeValue} for any input that is not a valid encoding. */
 export class ValueDecodeError extends Error {
   override readonly name = "ValueDecodeError";
@@ -60,82 +62,10 @@ const T_OBJECT = 11;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-class Writer {
-  buf: Uint8Array;
-  view: DataView;
-  pos = 0;
-
+class Writer extends ByteWriter {
   constructor(capacity: number) {
-    this.buf = new Uint8Array(capacity);
-    this.view = new DataView(this.buf.buffer);
+    super(capacity, (message) => new ValueEncodeError(message));
   }
-
-  ensure(extra: number): void {
-    const need = this.pos + extra;
-    if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  uv(v: number): void {
-    this.ensure(8);
-    this.putUv(v);
-  }
-
-  /** Writes a varint into space already reserved. */
-  putUv(v: number): void {
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
-  }
-
-  string(s: string): void {
-    // Short ASCII strings (column names, types, most keys) skip the encoder call.
-    if (s.length < 64) {
-      let ascii = true;
-      for (let i = 0; i < s.length; i++) {
-        if (s.charCodeAt(i) > 0x7f) {
-          ascii = false;
-          break;
-        }
-      }
-      if (ascii) {
-        this.ensure(1 + s.length);
-        this.buf[this.pos++] = s.length;
-        for (let i = 0; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i);
-        return;
-      }
-    }
-    // Reserve the worst case (3 bytes per UTF-16 unit), encode, then move the
-    // bytes if the real length needs a shorter varint than reserved.
-    const max = s.length * 3;
-    const lenBytes = uvSize(max);
-    this.ensure(lenBytes + max);
-    const start = this.pos + lenBytes;
-    const { written } = encoder.encodeInto(s, this.buf.subarray(start));
-    const actual = uvSize(written);
-    if (actual !== lenBytes) this.buf.copyWithin(this.pos + actual, start, start + written);
-    this.putUv(written);
-    this.pos += written;
-  }
-}
-
-function uvSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
-    n++;
-  }
-  return n;
 }
 
 function writeBigint(w: Writer, v: bigint): void {
@@ -265,66 +195,9 @@ export function encodeValue(value: unknown, prefixBytes = 0): Uint8Array {
   }
 }
 
-class Reader {
-  readonly view: DataView;
-  pos = 0;
-
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-
-  get left(): number {
-    return this.buf.length - this.pos;
-  }
-
-  need(n: number, what: string): void {
-    if (n > this.left) {
-      throw new ValueDecodeError(`truncated ${what}: need ${n} bytes, ${this.left} left`);
-    }
-  }
-
-  u8(what: string): number {
-    this.need(1, what);
-    return this.buf[this.pos++]!;
-  }
-
-  uv(what: string): number {
-    let v = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.u8(what);
-      v += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) {
-        if (i > 0 && b === 0) throw new ValueDecodeError(`overlong varint in ${what}`);
-        if (!Number.isSafeInteger(v)) throw new ValueDecodeError(`varint too large in ${what}`);
-        return v;
-      }
-      scale *= 0x80;
-    }
-    throw new ValueDecodeError(`varint too long in ${what}`);
-  }
-
-  string(what: string): string {
-    const n = this.uv(what);
-    this.need(n, what);
-    const start = this.pos;
-    this.pos += n;
-    // Short ASCII: build the string directly (cheaper than a decoder call).
-    if (n < 32) {
-      let s = "";
-      let i = start;
-      for (; i < start + n; i++) {
-        const c = this.buf[i]!;
-        if (c > 0x7f) break;
-        s += String.fromCharCode(c);
-      }
-      if (i === start + n) return s;
-    }
-    try {
-      return decoder.decode(this.buf.subarray(start, start + n));
-    } catch {
-      throw new ValueDecodeError(`invalid UTF-8 in ${what}`);
-    }
+class Reader extends ByteReader {
+  constructor(buf: Uint8Array) {
+    super(buf, (message) => new ValueDecodeError(message));
   }
 }
 

@@ -26,6 +26,8 @@
  * @module
  */
 
+import { ByteReader, ByteWriter } from "../wire/mod.ts";
+
 /** What the command asks the state machine to do. */
 export type CommandKind = "execute" | "query" | "request" | "load" | "noop";
 
@@ -117,81 +119,10 @@ const INT64_MAX = 2n ** 63n - 1n;
 const INT32_MIN = -(2n ** 31n);
 const INT32_MAX = 2n ** 31n - 1n;
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-class Writer {
-  buf: Uint8Array;
-  view: DataView;
-  pos = 0;
-
+class Writer extends ByteWriter {
   constructor(capacity: number) {
-    this.buf = new Uint8Array(capacity);
-    this.view = new DataView(this.buf.buffer);
+    super(capacity, (message) => new CommandEncodeError(message));
   }
-
-  ensure(extra: number): void {
-    const need = this.pos + extra;
-    if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  u8(v: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = v;
-  }
-
-  uv(v: number): void {
-    if (!Number.isSafeInteger(v) || v < 0) {
-      throw new CommandEncodeError(`not a non-negative safe integer: ${v}`);
-    }
-    this.ensure(8);
-    this.putUv(v);
-  }
-
-  /** Writes a varint into already reserved space. */
-  putUv(v: number): void {
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
-  }
-
-  string(s: string): void {
-    // Reserve the worst case (3 bytes per UTF-16 unit) for the length prefix
-    // position, encode, then write the real length before the bytes.
-    const max = s.length * 3;
-    const lenBytes = varuintSize(max);
-    this.ensure(lenBytes + max);
-    const start = this.pos + lenBytes;
-    const { written } = encoder.encodeInto(s, this.buf.subarray(start));
-    const actual = varuintSize(written);
-    if (actual !== lenBytes) this.buf.copyWithin(this.pos + actual, start, start + written);
-    this.putUv(written);
-    this.pos += written;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.uv(b.length);
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-}
-
-function varuintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
-    n++;
-  }
-  return n;
 }
 
 function writeParam(w: Writer, p: Param): void {
@@ -275,60 +206,9 @@ export function encodeCommand(cmd: Command): Uint8Array {
   return w.buf.slice(0, w.pos);
 }
 
-class Reader {
-  readonly view: DataView;
-  pos = 0;
-
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-
-  get left(): number {
-    return this.buf.length - this.pos;
-  }
-
-  need(n: number, what: string): void {
-    if (n > this.left) {
-      throw new CommandDecodeError(`truncated ${what}: need ${n} bytes, ${this.left} left`);
-    }
-  }
-
-  u8(what: string): number {
-    this.need(1, what);
-    return this.buf[this.pos++]!;
-  }
-
-  uv(what: string): number {
-    let v = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.u8(what);
-      v += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) {
-        if (i > 0 && b === 0) throw new CommandDecodeError(`overlong varint in ${what}`);
-        if (!Number.isSafeInteger(v)) throw new CommandDecodeError(`varint too large in ${what}`);
-        return v;
-      }
-      scale *= 0x80;
-    }
-    throw new CommandDecodeError(`varint too long in ${what}`);
-  }
-
-  bytes(what: string): Uint8Array {
-    const n = this.uv(what);
-    this.need(n, what);
-    const b = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return b;
-  }
-
-  string(what: string): string {
-    const b = this.bytes(what);
-    try {
-      return decoder.decode(b);
-    } catch {
-      throw new CommandDecodeError(`invalid UTF-8 in ${what}`);
-    }
+class Reader extends ByteReader {
+  constructor(buf: Uint8Array) {
+    super(buf, (message) => new CommandDecodeError(message));
   }
 }
 
