@@ -31,6 +31,7 @@ import {
 import { Raft, type RaftConfig, type RaftStatus } from "../raft/raft.ts";
 import type {
   ConfChange,
+  ConfState,
   Entry,
   HardState,
   LogReader,
@@ -448,6 +449,21 @@ export class RaftDriver {
     if (this.#state !== "running" || this.#core === undefined) return;
     this.#core.campaign();
     this.#kick();
+  }
+
+  /** The current membership (cheap: no status object is built; used per message by transports). */
+  conf(): ConfState {
+    return this.#core?.conf ?? EMPTY_CONF;
+  }
+
+  /** The known leader's id, or "" (cheap). */
+  leader(): NodeId {
+    return this.#core?.leader ?? "";
+  }
+
+  /** True while this node leads (cheap). */
+  isLeader(): boolean {
+    return this.#core?.role === "leader";
   }
 
   /**

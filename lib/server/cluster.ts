@@ -76,12 +76,12 @@ export class ClusterRuntime {
   /** The Raft address of `id`: from the configuration, else learned. */
   addressOf(id: NodeId): string | undefined {
     if (id === this.deps.nodeId) return this.deps.raftAdvAddr;
-    return this.deps.driver()?.status().conf.context?.[id] ?? this.learned.get(id);
+    return this.deps.driver()?.conf().context?.[id] ?? this.learned.get(id);
   }
 
   /** The leader's Raft address, or undefined when no leader is known. */
   leaderAddr(): string | undefined {
-    const leader = this.deps.driver()?.status().leader ?? "";
+    const leader = this.deps.driver()?.leader() ?? "";
     return leader === "" ? undefined : this.addressOf(leader);
   }
 

@@ -88,12 +88,11 @@ export class Store {
 
   /** The leader's node id, or "" when none is known. */
   leaderId(): string {
-    const s = this.driver.status();
-    return s.leader;
+    return this.driver.leader();
   }
 
   isLeader(): boolean {
-    return this.driver.status().role === "leader";
+    return this.driver.isLeader();
   }
 
   /** Writes through the log (rqlite `Execute`). */
@@ -148,7 +147,7 @@ export class Store {
     if (level !== "auto") return level;
     // As rqlite's IsVoter: this node's suffrage in the current configuration.
     const voter = this.options.voter &&
-      this.driver.status().conf.voters.includes(this.options.nodeId);
+      this.driver.conf().voters.includes(this.options.nodeId);
     return voter ? "weak" : "none";
   }
 
@@ -169,8 +168,7 @@ export class Store {
   }
 
   #requireLeader(): void {
-    const s = this.driver.status();
-    if (s.role !== "leader") throw new NotLeaderStoreError(s.leader);
+    if (!this.driver.isLeader()) throw new NotLeaderStoreError(this.driver.leader());
   }
 
   async #local(cmd: Command): Promise<StoreOutcome> {
