@@ -10,9 +10,9 @@
  * {@link Ready} that the driver (lib/node) persists, sends and applies before
  * calling {@link Raft.advance}.
  *
- * Invariants: the folder imports nothing outside itself, uses no `Date`,
- * `Math.random`, timers, promises or `Deno.*` (tests/raft/purity_test.ts
- * enforces it), and throws {@link AssertionError} at once when an invariant
+ * Invariants: the folder imports nothing outside itself, reads no clock,
+ * draws no ambient randomness, uses no timers, promises or runtime APIs
+ * (tests/raft/purity_test.ts enforces it), and throws {@link AssertionError} at once when an invariant
  * breaks. Why: a pure core can be run millions of times by the simulator and
  * every failure replays exactly from its seed.
  *

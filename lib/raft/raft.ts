@@ -248,7 +248,7 @@ export class Raft {
     for (const d of data) bytes += d.byteLength;
     if (this.#uncommittedBytes > 0 && this.#uncommittedBytes + bytes > this.#maxUncommittedBytes) {
       throw new ProposalDroppedError(
-        `${this.#uncommittedBytes} bytes await commit (limit ${this.#maxUncommittedBytes}); retry shortly`,
+        `${this.#uncommittedBytes} bytes are waiting to commit (limit ${this.#maxUncommittedBytes}); retry shortly`,
       );
     }
     const first = this.log.lastIndex() + 1;
