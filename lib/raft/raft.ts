@@ -21,6 +21,7 @@ import {
 import { entriesBytes, RaftLog } from "./log.ts";
 import { majorityMatch, Progress, quorumOf } from "./progress.ts";
 import { ReadOnlyQueue } from "./read_only.ts";
+import { MESSAGE_KINDS } from "./types.ts";
 import type {
   ConfChange,
   ConfState,
@@ -100,18 +101,7 @@ const TRANSFER_CONTEXT = "transfer";
 const MAX_ENTRIES_PER_RECEIVED_MESSAGE = 1 << 16;
 
 const EMPTY: readonly never[] = Object.freeze([]);
-const KINDS: ReadonlySet<string> = new Set([
-  "preVote",
-  "preVoteResp",
-  "vote",
-  "voteResp",
-  "append",
-  "appendResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snapshot",
-  "timeoutNow",
-]);
+const KINDS: ReadonlySet<string> = new Set(MESSAGE_KINDS);
 
 /**
  * One Raft node as a pure step function. Inputs: {@link tick}, {@link step},

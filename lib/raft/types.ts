@@ -65,18 +65,25 @@ export interface SnapshotMeta {
   readonly conf: ConfState;
 }
 
+/**
+ * Every message kind exchanged between Raft nodes, in a fixed order (the
+ * transport's wire codes are positions in this list: append only).
+ */
+export const MESSAGE_KINDS = [
+  "preVote",
+  "preVoteResp",
+  "vote",
+  "voteResp",
+  "append",
+  "appendResp",
+  "heartbeat",
+  "heartbeatResp",
+  "snapshot",
+  "timeoutNow",
+] as const;
+
 /** Message kinds exchanged between Raft nodes. */
-export type MessageKind =
-  | "preVote"
-  | "preVoteResp"
-  | "vote"
-  | "voteResp"
-  | "append"
-  | "appendResp"
-  | "heartbeat"
-  | "heartbeatResp"
-  | "snapshot"
-  | "timeoutNow";
+export type MessageKind = typeof MESSAGE_KINDS[number];
 
 /**
  * A Raft message. One flat shape (as etcd's raftpb.Message) keeps codecs and

@@ -24,6 +24,7 @@
  * @module
  */
 
+import { MESSAGE_KINDS } from "../raft/types.ts";
 import type { ConfState, Entry, Message, MessageKind, SnapshotMeta } from "../raft/types.ts";
 
 /** Version byte of the batch format. */
@@ -34,18 +35,7 @@ export class CodecError extends Error {
   override readonly name = "CodecError";
 }
 
-const KINDS: readonly MessageKind[] = [
-  "preVote",
-  "preVoteResp",
-  "vote",
-  "voteResp",
-  "append",
-  "appendResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snapshot",
-  "timeoutNow",
-];
+const KINDS: readonly MessageKind[] = MESSAGE_KINDS;
 const KIND_CODE: ReadonlyMap<MessageKind, number> = new Map(KINDS.map((k, i) => [k, i]));
 const FLAG_REJECT = 1;
 const FLAG_SNAPSHOT = 2;
