@@ -101,6 +101,12 @@ export interface JoinRequest {
   readonly id: string;
   readonly raftAddr: string;
   readonly voter: boolean;
+  /**
+   * The joiner has no state at all (a new or wiped node). A member with the
+   * same id and address is then replaced instead of the join being ignored:
+   * its old log is gone, so the leader's view of it is wrong.
+   */
+  readonly fresh?: boolean;
 }
 
 /** Announce a node for bootstrap-expect (rqlite `NOTIFY`). */
@@ -457,6 +463,7 @@ function requestBody(type: RequestType, raw: unknown): RequestBodies[RequestType
         id: str(o, "id", what),
         raftAddr: str(o, "raftAddr", what),
         voter: bool(o, "voter", what),
+        ...(o.fresh === true ? { fresh: true } : {}),
       };
     case "notify":
       return { id: str(o, "id", what), raftAddr: str(o, "raftAddr", what) };

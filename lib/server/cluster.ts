@@ -123,10 +123,14 @@ export class ClusterRuntime {
     for (let hops = 0; hops < 8; hops++) {
       await this.learn(addr, 5_000);
       try {
+        // Fresh while nothing has reached this node yet (a retried join after
+        // a lost answer must not make the leader replace a live member).
+        const fresh = (this.deps.driver()?.status().lastIndex ?? 0) === 0;
         await this.client.join(addr, {
           id: this.deps.nodeId,
           raftAddr: this.deps.raftAdvAddr,
           voter,
+          ...(fresh ? { fresh } : {}),
         }, { timeoutMs: 30_000 });
         return addr;
       } catch (err) {

@@ -20,6 +20,8 @@ export interface JoinRequest {
   readonly id: string;
   readonly raftAddr: string;
   readonly voter: boolean;
+  /** The joiner has no state (new or wiped): an entry with its id is replaced, never kept. */
+  readonly fresh?: boolean;
 }
 
 /** What a join did. */
@@ -56,12 +58,22 @@ export class Membership {
     const conf = this.driver.status().conf;
     const existing = members(conf);
     const same = existing.find((m) => m.id === req.id);
-    if (same !== undefined && same.addr === req.raftAddr && (same.voter || !req.voter)) {
+    if (
+      same !== undefined && same.addr === req.raftAddr && (same.voter || !req.voter) &&
+      !req.fresh
+    ) {
       this.stats.ignoredJoins++;
       return "ignored";
     }
     let replaced = false;
-    for (const m of existing) {
+    if (same !== undefined && same.addr === req.raftAddr && req.fresh) {
+      // A wiped node under its old id: the leader's progress for it describes
+      // a log that no longer exists. Remove and re-add it so it starts afresh.
+      await this.change({ kind: "remove", node: req.id });
+      this.stats.removedBeforeJoins++;
+      replaced = true;
+    }
+    for (const m of members(this.driver.status().conf)) {
       // A node that rejoins with a new address (or another id at this address) replaces the entry.
       if (
         (m.id === req.id && m.addr !== req.raftAddr) || (m.id !== req.id && m.addr === req.raftAddr)
