@@ -10,6 +10,8 @@
  * @module
  */
 
+import { nsToMs, parseGoDuration } from "../sql/duration.ts";
+
 /** Kinds of flag values. */
 type FlagKind = "bool" | "string" | "int" | "duration";
 
@@ -413,36 +415,10 @@ function checkValue(name: string, spec: FlagSpec, value: string): string {
   }
 }
 
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  "µs": 1e-3,
-  "μs": 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
 /** Parses a Go duration (`1.5s`, `2m30s`, `0`) into milliseconds; undefined when invalid. */
 export function parseDurationMs(text: string): number | undefined {
-  let s = text;
-  let sign = 1;
-  if (s.startsWith("-") || s.startsWith("+")) {
-    if (s[0] === "-") sign = -1;
-    s = s.slice(1);
-  }
-  if (s === "0") return 0;
-  if (s === "") return undefined;
-  let total = 0;
-  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
-  while (s.length > 0) {
-    const m = re.exec(s);
-    if (m === null) return undefined;
-    total += Number(m[1]) * (UNIT_MS[m[2] ?? ""] ?? NaN);
-    s = s.slice(m[0].length);
-  }
-  return Number.isFinite(total) ? sign * total : undefined;
+  const parsed = parseGoDuration(text);
+  return parsed.ok ? nsToMs(parsed.ns) : undefined;
 }
 
 /** Usage text listing every flag. */
