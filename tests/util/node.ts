@@ -62,8 +62,23 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number):
   }
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released). */
+/**
+ * A free TCP port on 127.0.0.1 (bound and released). Chosen at random below
+ * Linux's ephemeral range (32768-60999): a port the kernel hands out by
+ * itself may be taken by any outgoing connection between our release and the
+ * node's bind, and tests run in parallel ("Address already in use").
+ */
 export function freePort(): number {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      const l = Deno.listen({ hostname: "127.0.0.1", port });
+      l.close();
+      return port;
+    } catch {
+      // taken: try another
+    }
+  }
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
