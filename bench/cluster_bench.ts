@@ -30,7 +30,7 @@ import {
   processCpuSeconds,
   waitForQuiet,
 } from "./lib/machine.ts";
-import { recordResults } from "./lib/results.ts";
+import { alignTable, recordResults } from "./lib/results.ts";
 import { ensureWrk, runWrk, type WrkResult } from "./lib/wrk.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_CLUSTER_SECONDS") ?? "6");
@@ -133,12 +133,7 @@ function formatTable(rows: readonly Row[]): string[] {
     r.nodeCores.toFixed(2),
     r.otherCores.toFixed(2),
   ]);
-  const all = [header, ...body];
-  const widths = header.map((_, i) => Math.max(...all.map((cells) => cells[i]?.length ?? 0)));
-  return all.map((cells) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
-      .join("  ").trimEnd()
-  );
+  return alignTable([header, ...body]);
 }
 
 /** Runs the benchmark and prints its table. */

@@ -25,7 +25,7 @@
  */
 
 import { BUSY_THRESHOLD, cpuSnapshot, cpuUse, waitForQuiet } from "./lib/machine.ts";
-import { recordResults } from "./lib/results.ts";
+import { alignTable, recordResults } from "./lib/results.ts";
 import { type ServerHandle, ServerStartError, startCeiling, startRaftlite } from "./lib/server.ts";
 import { ensureWrk, runWrk, type WrkOptions, type WrkResult } from "./lib/wrk.ts";
 
@@ -258,12 +258,7 @@ function formatTable(rows: readonly Row[], ceilings: Map<string, Row>): string[]
       r.otherCores.toFixed(2),
     ];
   });
-  const all = [header, ...body];
-  const widths = header.map((_, i) => Math.max(...all.map((cells) => cells[i]?.length ?? 0)));
-  return all.map((cells) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
-      .join("  ").trimEnd()
-  );
+  return alignTable([header, ...body]);
 }
 
 /** Runs the benchmark and prints its table. */

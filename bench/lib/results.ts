@@ -67,3 +67,14 @@ export async function recordResults(
   ].join("\n");
   await Deno.writeTextFile(RESULTS, replaceSection(doc, title, section));
 }
+
+/** Aligns table rows: the first column left-aligned, the others right-aligned, two spaces apart. */
+export function alignTable(rows: readonly (readonly string[])[]): string[] {
+  const widths = (rows[0] ?? []).map((_, i) =>
+    Math.max(...rows.map((cells) => cells[i]?.length ?? 0))
+  );
+  return rows.map((cells) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ").trimEnd()
+  );
+}

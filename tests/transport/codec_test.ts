@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { MESSAGE_KINDS } from "../../lib/raft/types.ts";
 import type { Entry, Message, MessageKind } from "../../lib/raft/types.ts";
 import {
   CODEC_VERSION,
@@ -13,18 +14,7 @@ import {
 } from "../../lib/transport/codec.ts";
 import { seeded } from "./helpers.ts";
 
-const KINDS: MessageKind[] = [
-  "preVote",
-  "preVoteResp",
-  "vote",
-  "voteResp",
-  "append",
-  "appendResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snapshot",
-  "timeoutNow",
-];
+const KINDS: readonly MessageKind[] = MESSAGE_KINDS;
 
 function bytes(...xs: number[]): Uint8Array {
   return new Uint8Array(xs);
