@@ -46,6 +46,7 @@ import type {
   Clock,
   Done,
   LogStore,
+  SnapshotData,
   SnapshotStore,
   StableStore,
   StateMachine,
@@ -88,6 +89,19 @@ export interface DriverOptions {
   readonly snapshotThreshold?: number;
   /** Entries kept in the log behind a snapshot (default snapshotThreshold/4). */
   readonly trailingEntries?: number;
+  /**
+   * Every this many milliseconds, snapshot if anything was applied since the
+   * last snapshot (rqlite's -raft-snap-int). 0/undefined: only by threshold.
+   */
+  readonly snapshotIntervalMs?: number;
+  /**
+   * The state machine already holds the state as of this log index (e.g.
+   * -on-disk with a database file whose fingerprint matches): start() skips
+   * restoring the newest snapshot and applies only the entries after it.
+   * Must be >= the newest snapshot's index and <= the last log index, and
+   * the log must hold every entry after it; otherwise it is ignored.
+   */
+  readonly stateMachineIndex?: number;
   /** When the stores are empty: persist bootstrapEntries(bootstrap) and hard state {term 1, commit n} first. */
   readonly bootstrap?: readonly NodeId[];
   /** Context (e.g. the Raft address) of each bootstrap voter, carried in the configuration. */
@@ -132,7 +146,15 @@ export interface DriverStatus extends RaftStatus {
   readonly pendingReads: number;
   /** Messages the core rejected as malformed. */
   readonly invalidMessages: number;
+  /** Snapshots taken locally since start, and how long the last one took (capture + store + compaction). */
+  readonly snapshotsTaken: number;
+  readonly lastSnapshotMs: number;
+  /** Snapshots received from a leader and restored since start. */
+  readonly snapshotsInstalled: number;
 }
+
+/** Outcome of {@link RaftDriver.snapshotNow}: the snapshot taken, or undefined when nothing was new. */
+export type SnapshotCallback = (err: Error | undefined, meta: SnapshotMeta | undefined) => void;
 
 type ProposeCallback = (err: Error | undefined, result: unknown, index: number) => void;
 type ReadCallback = (err: Error | undefined, index: number) => void;
@@ -145,7 +167,7 @@ interface PendingEntry {
 
 type SmTask =
   | { readonly kind: "apply"; readonly entries: readonly Entry[] }
-  | { readonly kind: "restore"; readonly meta: SnapshotMeta; readonly data: Uint8Array }
+  | { readonly kind: "restore"; readonly meta: SnapshotMeta; readonly data: SnapshotData }
   | { readonly kind: "snapshot" };
 
 /** Entries merged into one state machine apply call at most (one Ready's batch may exceed it). */
@@ -192,7 +214,7 @@ export class RaftDriver {
   #readCount = 0;
 
   /** The newest snapshot received with its data, until a Ready installs it. */
-  #incoming: { meta: SnapshotMeta; data: Uint8Array } | undefined;
+  #incoming: { meta: SnapshotMeta; data: SnapshotData } | undefined;
 
   #smQueue: SmTask[] = [];
   #smBusy = false;
@@ -200,6 +222,14 @@ export class RaftDriver {
   #appliedIndex = 0;
   #snapshotIndex = 0;
   #snapshotting = false;
+  /** Callers of snapshotNow waiting for the next snapshot to finish. */
+  #snapshotWaiters: SnapshotCallback[] = [];
+  /** Trailing entries for the next snapshot's compaction (snapshotNow's override). */
+  #nextTrailing: number | undefined;
+  #snapshotTimerCancel: (() => void) | undefined;
+  #snapshotsTaken = 0;
+  #lastSnapshotMs = 0;
+  #snapshotsInstalled = 0;
 
   #logQueue: ((release: () => void) => void)[] = [];
   #logBusy = false;
@@ -259,6 +289,7 @@ export class RaftDriver {
           this.#createCore();
           this.#state = "running";
           this.#armTick();
+          this.#armSnapshotTimer();
           this.#kick();
           finish();
         }))
@@ -276,9 +307,12 @@ export class RaftDriver {
     this.#state = "stopped";
     this.#tickCancel?.();
     this.#kickCancel?.();
+    this.#snapshotTimerCancel?.();
     this.#tickCancel = undefined;
     this.#kickCancel = undefined;
+    this.#snapshotTimerCancel = undefined;
     this.#o.transport.close();
+    if (this.#incoming !== undefined) this.#o.snapshotStore.discard?.(this.#incoming.data);
     this.#incoming = undefined;
     this.#smQueue = [];
     this.#logQueue = [];
@@ -299,6 +333,9 @@ export class RaftDriver {
     for (const p of proposals) p.cb(err, undefined, 0);
     for (const p of pending) p.resolve(err, undefined);
     for (const cb of reads) cb(err, 0);
+    const waiters = this.#snapshotWaiters;
+    this.#snapshotWaiters = [];
+    for (const cb of waiters) cb(err, undefined);
   }
 
   #fatal(err: Error): void {
@@ -347,7 +384,12 @@ export class RaftDriver {
   #restoreLatest(done: Done): void {
     const { logStore, snapshotStore, stateMachine } = this.#o;
     const meta = snapshotStore.latest();
-    if (meta === undefined) return done();
+    if (meta === undefined) {
+      const held = this.#o.stateMachineIndex;
+      const whole = logStore.firstIndex() === 1 && held !== undefined &&
+        held <= logStore.lastIndex();
+      return whole ? this.#adoptHeldState(held, NO_SNAPSHOT, done) : done();
+    }
     const first = logStore.firstIndex();
     const last = logStore.lastIndex();
     check(
@@ -355,6 +397,10 @@ export class RaftDriver {
       () => `log compacted through ${first - 1}, beyond the newest snapshot ${meta.index}`,
     );
     const restore = () => {
+      const held = this.#o.stateMachineIndex;
+      if (held !== undefined && held >= meta.index && held <= logStore.lastIndex()) {
+        return this.#adoptHeldState(held, meta, done);
+      }
       stateMachine.restore(meta, snapshotStore.read(meta), (err) => {
         if (err) return done(err);
         this.#appliedIndex = meta.index;
@@ -368,6 +414,20 @@ export class RaftDriver {
     if (last < meta.index || logStore.term(meta.index) !== meta.term) {
       logStore.reset(meta, (err) => (err ? done(err) : restore()));
     } else restore();
+  }
+
+  /**
+   * The state machine is already at `held` (see stateMachineIndex): nothing
+   * to restore. An applied entry was committed, so the commit hint is raised
+   * to `held` before the core starts (it requires applied <= commit).
+   */
+  #adoptHeldState(held: number, meta: SnapshotMeta, done: Done): void {
+    const { stableStore } = this.#o;
+    this.#appliedIndex = held;
+    this.#snapshotIndex = meta.index;
+    const hs = stableStore.hardState();
+    if (hs.commit >= held) return done();
+    stableStore.setHardState({ ...hs, commit: held }, done);
   }
 
   #createCore(): void {
@@ -487,6 +547,9 @@ export class RaftDriver {
       pendingProposals: this.#pendingCount + this.#proposalBuffer.length,
       pendingReads: this.#readCount + this.#readBuffer.length,
       invalidMessages: this.#invalidMessages,
+      snapshotsTaken: this.#snapshotsTaken,
+      lastSnapshotMs: this.#lastSnapshotMs,
+      snapshotsInstalled: this.#snapshotsInstalled,
     };
   }
 
@@ -559,12 +622,13 @@ export class RaftDriver {
     this.#step(msg);
   }
 
-  #onSnapshot(msg: Message, data: Uint8Array): void {
-    if (this.#state !== "running") return;
+  #onSnapshot(msg: Message, data: SnapshotData): void {
+    const discard = (d: SnapshotData) => this.#o.snapshotStore.discard?.(d);
+    if (this.#state !== "running") return discard(data);
     const meta = msg.snapshot;
     if (msg.kind !== "snapshot" || meta === undefined) {
       this.#invalidMessages++;
-      return;
+      return discard(data);
     }
     // Keep exactly the data of the snapshot the core holds pending: a message
     // it ignored (stale term, behind its commit) must not replace the data of
@@ -575,7 +639,8 @@ export class RaftDriver {
     const pending = this.#core?.log.unstableSnapshot;
     if (pending === undefined || pending.index !== meta.index || pending.term !== meta.term) {
       this.#incoming = previous;
-    }
+      discard(data);
+    } else if (previous !== undefined && previous.data !== data) discard(previous.data);
   }
 
   #step(msg: Message): void {
@@ -645,7 +710,7 @@ export class RaftDriver {
   #handleReady(core: Raft, rd: Ready): void {
     this.#o.observer?.onReady?.(this.#id, rd);
     this.#noteState(core, rd);
-    let snapshotData: Uint8Array | undefined;
+    let snapshotData: SnapshotData | undefined;
     const snap = rd.snapshot;
     if (snap !== undefined) {
       const incoming = this.#incoming;
@@ -710,7 +775,7 @@ export class RaftDriver {
     for (const p of pending) p.resolve(err, undefined);
   }
 
-  #persist(rd: Ready, snapshotData: Uint8Array | undefined, done: () => void): void {
+  #persist(rd: Ready, snapshotData: SnapshotData | undefined, done: () => void): void {
     const { logStore, stableStore, snapshotStore } = this.#o;
     // The hard state's commit index may cover entries of this Ready, which can
     // replace stale ones at the same indexes. The two files are written
@@ -753,14 +818,16 @@ export class RaftDriver {
     );
   }
 
-  #afterPersist(core: Raft, rd: Ready, snapshotData: Uint8Array | undefined): void {
+  #afterPersist(core: Raft, rd: Ready, snapshotData: SnapshotData | undefined): void {
     if (this.#state !== "running") return;
     for (const msg of rd.messages) {
       if (msg.kind === "snapshot") this.#sendSnapshot(core, msg);
       else this.#o.transport.send(msg);
     }
     if (rd.snapshot !== undefined && snapshotData !== undefined) {
-      this.#smQueue.push({ kind: "restore", meta: rd.snapshot, data: snapshotData });
+      // The store owns the data now (a received file was moved into place).
+      const data = this.#o.snapshotStore.read(rd.snapshot);
+      this.#smQueue.push({ kind: "restore", meta: rd.snapshot, data });
     }
     if (rd.committedEntries.length > 0) {
       this.#smQueue.push({ kind: "apply", entries: rd.committedEntries });
@@ -908,7 +975,7 @@ export class RaftDriver {
     this.#pendingMinTerm = min;
   }
 
-  #runRestore(meta: SnapshotMeta, data: Uint8Array): void {
+  #runRestore(meta: SnapshotMeta, data: SnapshotData): void {
     check(
       meta.index >= this.#appliedIndex,
       () => `restore of snapshot ${meta.index} behind applied index ${this.#appliedIndex}`,
@@ -918,6 +985,7 @@ export class RaftDriver {
       if (err) return this.#fatal(err);
       this.#appliedIndex = meta.index;
       this.#snapshotIndex = Math.max(this.#snapshotIndex, meta.index);
+      this.#snapshotsInstalled++;
       this.#o.observer?.onRestored?.(this.#id, meta);
       // Proposals the snapshot covers: a term above the snapshot's cannot be
       // in it; otherwise we cannot tell.
@@ -955,8 +1023,48 @@ export class RaftDriver {
     const threshold = this.#o.snapshotThreshold ?? 0;
     if (threshold <= 0 || this.#snapshotting) return;
     if (this.#appliedIndex - this.#snapshotIndex < threshold) return;
+    this.#queueSnapshot();
+  }
+
+  #queueSnapshot(): void {
+    check(!this.#snapshotting, () => "a snapshot is already queued");
     this.#snapshotting = true;
     this.#smQueue.push({ kind: "snapshot" });
+    this.#pumpSm();
+  }
+
+  /** rqlite's -raft-snap-int: snapshot on a timer, but only when something was applied since the last. */
+  #armSnapshotTimer(): void {
+    const intervalMs = this.#o.snapshotIntervalMs ?? 0;
+    if (intervalMs <= 0) return;
+    this.#snapshotTimerCancel = this.#o.clock.after(intervalMs, () => {
+      this.#snapshotTimerCancel = undefined;
+      if (this.#state !== "running") return;
+      if (!this.#snapshotting && this.#appliedIndex > this.#snapshotIndex) this.#queueSnapshot();
+      this.#armSnapshotTimer();
+    });
+  }
+
+  /**
+   * Takes a snapshot of everything applied so far and compacts the log,
+   * keeping `trailingEntries` entries (default: the configured number) —
+   * rqlite's `POST /snapshot`. `done(undefined, undefined)` when nothing was
+   * applied since the newest snapshot.
+   */
+  snapshotNow(trailingEntries: number | undefined, done: SnapshotCallback): void {
+    if (this.#state !== "running") return done(new DriverStoppedError(), undefined);
+    check(
+      trailingEntries === undefined || trailingEntries >= 0,
+      () => `trailingEntries must be >= 0, got ${trailingEntries}`,
+    );
+    if (!this.#snapshotting && this.#appliedIndex <= this.#snapshotIndex) {
+      return done(undefined, undefined);
+    }
+    this.#snapshotWaiters.push(done);
+    if (trailingEntries !== undefined) this.#nextTrailing = trailingEntries;
+    // A snapshot already queued or running captures a state from before this
+    // call; the waiter is answered by the one after it (see #snapshotFinished).
+    if (!this.#snapshotting) this.#queueSnapshot();
   }
 
   /** Runs from the SM queue, so the state machine's state is exactly `appliedIndex`. */
@@ -965,9 +1073,14 @@ export class RaftDriver {
     check(core !== undefined, () => "running without a core");
     const { logStore, snapshotStore, stateMachine } = this.#o;
     const index = this.#appliedIndex;
+    const waiters = this.#snapshotWaiters;
+    this.#snapshotWaiters = [];
+    const trailing = this.#nextTrailing;
+    this.#nextTrailing = undefined;
     // A snapshot received from the leader (installed or on its way) supersedes this one.
     if (index <= this.#snapshotIndex || index < core.status().firstIndex - 1) {
       this.#snapshotting = false;
+      for (const cb of waiters) cb(undefined, undefined);
       return this.#smDone();
     }
     check(
@@ -976,6 +1089,7 @@ export class RaftDriver {
         `applied index ${index} outside the stored log [${logStore.firstIndex()}, ${logStore.lastIndex()}]`,
     );
     const meta: SnapshotMeta = { index, term: logStore.term(index), conf: core.confAt(index) };
+    const startMs = this.#o.clock.nowMs();
     stateMachine.snapshot((err, data) => {
       if (this.#state !== "running") return;
       if (err) return this.#fatal(err);
@@ -985,10 +1099,14 @@ export class RaftDriver {
         data,
         this.#ok(() => {
           this.#snapshotIndex = Math.max(this.#snapshotIndex, index);
-          this.#compact(index, () => {
+          this.#compact(index, trailing, () => {
+            this.#snapshotsTaken++;
+            this.#lastSnapshotMs = this.#o.clock.nowMs() - startMs;
             this.#snapshotting = false;
             this.#o.observer?.onSnapshotTaken?.(this.#id, meta);
-            this.#maybeSnapshot();
+            for (const cb of waiters) cb(undefined, meta);
+            if (this.#snapshotWaiters.length > 0) this.#queueSnapshot();
+            else this.#maybeSnapshot();
             this.#pumpSm();
           });
         }),
@@ -997,9 +1115,9 @@ export class RaftDriver {
   }
 
   /** Drops the log through `index - trailingEntries`, if anything is left to drop. */
-  #compact(index: number, done: () => void): void {
+  #compact(index: number, trailingOverride: number | undefined, done: () => void): void {
     const { logStore } = this.#o;
-    const trailing = this.#o.trailingEntries ??
+    const trailing = trailingOverride ?? this.#o.trailingEntries ??
       Math.floor((this.#o.snapshotThreshold ?? 0) / 4);
     const k = index - trailing;
     this.#withLog((release) => {

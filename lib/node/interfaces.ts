@@ -51,14 +51,33 @@ export interface StableStore {
   setHardState(hs: HardState, done: Done): void;
 }
 
-/** Snapshot files. Data is a byte array here; production streams it in chunks. */
+/**
+ * A snapshot's bytes, by reference. The driver hands it from the state
+ * machine to the snapshot store and the transport and back without looking
+ * inside, so each world picks its own form: the simulator and the in-memory
+ * stores use a `Uint8Array` (which fits this shape), production a file
+ * under the data directory, so that a large database never has to sit in
+ * the JS heap as one array.
+ */
+export interface SnapshotData {
+  /** Size of the snapshot's bytes. */
+  readonly byteLength: number;
+}
+
+/** Snapshot files (or, in memory, arrays). */
 export interface SnapshotStore {
   /** Metadata of the newest complete snapshot, if any. */
   latest(): SnapshotMeta | undefined;
-  /** Data of the newest snapshot (must exist). */
-  read(meta: SnapshotMeta): Uint8Array;
-  /** Durably stores a snapshot; older ones may be removed afterwards. */
-  write(meta: SnapshotMeta, data: Uint8Array, done: Done): void;
+  /** Data of a stored snapshot (must exist); a cheap reference, not a copy. */
+  read(meta: SnapshotMeta): SnapshotData;
+  /**
+   * Durably stores a snapshot; older ones may be removed afterwards. The
+   * store may take over `data` (a file is moved into place), so the caller
+   * uses `read(meta)` afterwards instead of `data`.
+   */
+  write(meta: SnapshotMeta, data: SnapshotData, done: Done): void;
+  /** Data the driver will not store (an ignored incoming snapshot): the store may delete it. */
+  discard?(data: SnapshotData): void;
 }
 
 /** The replicated state machine (SQLite in production, a key/value map in the simulator). */
@@ -68,17 +87,17 @@ export interface StateMachine {
    * ignored). `done` receives one result per entry, same order.
    */
   apply(entries: readonly Entry[], done: (results: unknown[]) => void): void;
-  /** Serializes the state as of the last applied entry. */
-  snapshot(done: (err: Error | undefined, data: Uint8Array) => void): void;
-  /** Replaces the whole state with a snapshot's data. */
-  restore(meta: SnapshotMeta, data: Uint8Array, done: Done): void;
+  /** Captures the state as of the last applied entry. */
+  snapshot(done: (err: Error | undefined, data: SnapshotData) => void): void;
+  /** Replaces the whole state with a snapshot's data (which stays the store's). */
+  restore(meta: SnapshotMeta, data: SnapshotData, done: Done): void;
 }
 
 /** Receives what the transport delivers. */
 export interface TransportHandler {
   onMessage(msg: Message): void;
   /** A snapshot message whose data has fully arrived. */
-  onSnapshot(msg: Message, data: Uint8Array): void;
+  onSnapshot(msg: Message, data: SnapshotData): void;
 }
 
 /** Internode messaging: best effort, bounded per peer, may drop, duplicate or reorder. */
@@ -86,7 +105,7 @@ export interface Transport {
   /** Queues `msg` for `msg.to`; drops it when that peer's queue is full. */
   send(msg: Message): void;
   /** Streams a snapshot to `msg.to`; `done(false)` when it did not arrive. */
-  sendSnapshot(msg: Message, data: Uint8Array, done: (ok: boolean) => void): void;
+  sendSnapshot(msg: Message, data: SnapshotData, done: (ok: boolean) => void): void;
   /** Installs the receiver; called once before any delivery. */
   listen(handler: TransportHandler): void;
   /** Stops sending and receiving. */

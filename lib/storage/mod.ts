@@ -89,12 +89,14 @@ export {
   type TornTail,
 } from "./segment_log.ts";
 export {
+  FileSnapshotData,
   FileSnapshotStore,
   type SnapshotInfo,
   type SnapshotOpenReport,
   type SnapshotReader,
   type SnapshotStoreOptions,
   type SnapshotWriter,
+  type TempSnapshotWriter,
 } from "./snapshot_store.ts";
 export { FileStableStore, type StableOpenReport } from "./stable_store.ts";
 

@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { Done, SnapshotStore } from "../node/interfaces.ts";
+import type { Done, SnapshotData, SnapshotStore } from "../node/interfaces.ts";
 import type { ConfState, SnapshotMeta } from "../raft/types.ts";
 import { crc32c } from "./crc32c.ts";
 import { check, SnapshotCorruptError, toError } from "./errors.ts";
@@ -157,11 +157,20 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 
   /**
-   * The data of snapshot `meta`, after checking its size and CRC32C.
-   * Throws {@link SnapshotCorruptError} naming the file when they differ.
-   * Holds the whole snapshot in memory: large ones should use {@link readChunks}.
+   * A reference to the data file of snapshot `meta` (nothing is read: the
+   * consumer streams it, and {@link verify} checks it).
    */
-  read(meta: SnapshotMeta): Uint8Array {
+  read(meta: SnapshotMeta): FileSnapshotData {
+    const info = this.#mustInfo(meta);
+    return new FileSnapshotData(info.dataFile, info.size, info.crc32c);
+  }
+
+  /**
+   * The data of snapshot `meta` as one array, after checking its size and
+   * CRC32C. Throws {@link SnapshotCorruptError} naming the file when they
+   * differ. Holds the whole snapshot in memory: for tests and small ones.
+   */
+  readBytes(meta: SnapshotMeta): Uint8Array {
     const info = this.#mustInfo(meta);
     let data: Uint8Array;
     try {
@@ -184,9 +193,16 @@ export class FileSnapshotStore implements SnapshotStore {
     return data;
   }
 
-  write(meta: SnapshotMeta, data: Uint8Array, done: Done): void {
+  /**
+   * Stores snapshot `meta`. A {@link FileSnapshotData} whose file lies in
+   * this directory (from {@link tempPath} or {@link createTempWriter}) is
+   * fsynced and moved into place, its CRC computed by streaming when not
+   * known; a byte array is written out.
+   */
+  write(meta: SnapshotMeta, data: SnapshotData, done: Done): void {
     check(!this.#closed, () => `snapshot store ${this.dir} used after close()`);
-    const p = (async () => {
+    const p = data instanceof FileSnapshotData ? this.#adopt(meta, data) : (async () => {
+      check(data instanceof Uint8Array, () => "snapshot data must be a file or a Uint8Array");
       const writer = await this.createWriter(meta);
       try {
         await writer.write(data);
@@ -200,6 +216,125 @@ export class FileSnapshotStore implements SnapshotStore {
     this.#inflight.add(settled);
     settled.then(() => this.#inflight.delete(settled));
     p.then(() => complete(done, undefined), (e) => complete(done, toError(e)));
+  }
+
+  async #adopt(meta: SnapshotMeta, data: FileSnapshotData): Promise<void> {
+    checkMeta(meta);
+    check(
+      data.path.startsWith(this.dir + "/") && data.path.endsWith(".tmp"),
+      () => `snapshot file ${data.path} must be a temp file inside ${this.dir}`,
+    );
+    const file = await Deno.open(data.path, { read: true, write: true });
+    let crc = data.crc32c;
+    try {
+      const size = (await file.stat()).size;
+      check(
+        size === data.byteLength,
+        () => `snapshot file ${data.path} has ${size} bytes, expected ${data.byteLength}`,
+      );
+      if (crc === undefined) crc = await crcOfFile(file, size, data.path);
+      await file.sync();
+    } catch (e) {
+      file.close();
+      await removeIfExists(data.path);
+      throw e;
+    }
+    file.close();
+    const known = crc;
+    await this.#exclusive(() => this.#finish(meta, data.path, data.byteLength, known));
+  }
+
+  /** A fresh temp path in the snapshot directory (removed at the next open if left behind). */
+  tempPath(label: string): string {
+    check(/^[a-z0-9-]+$/.test(label), () => `bad temp label ${label}`);
+    return join(this.dir, `${label}.${Date.now()}.${this.#tmpSeq++}.tmp`);
+  }
+
+  /** A temp file to receive a snapshot in chunks (the CRC is the caller's, or computed on adoption). */
+  async createTempWriter(label: string): Promise<TempSnapshotWriter> {
+    check(!this.#closed, () => `snapshot store ${this.dir} used after close()`);
+    const path = this.tempPath(label);
+    const file = await Deno.open(path, { write: true, createNew: true });
+    let size = 0;
+    let state: "open" | "finished" | "aborted" = "open";
+    return {
+      path,
+      get size() {
+        return size;
+      },
+      async write(chunk: Uint8Array): Promise<void> {
+        check(state === "open", () => `temp snapshot ${path} is ${state}`);
+        await writeAll(file, chunk);
+        size += chunk.length;
+      },
+      finish(crc32c?: number): Promise<FileSnapshotData> {
+        check(state === "open", () => `temp snapshot ${path} is ${state}`);
+        state = "finished";
+        file.close();
+        return Promise.resolve(new FileSnapshotData(path, size, crc32c));
+      },
+      async abort(): Promise<void> {
+        if (state === "aborted") return;
+        if (state === "open") file.close();
+        state = "aborted";
+        await removeIfExists(path);
+      },
+    };
+  }
+
+  /** Deletes a temp snapshot file the driver decided not to store (best effort). */
+  discard(data: SnapshotData): void {
+    if (!(data instanceof FileSnapshotData)) return;
+    if (!data.path.startsWith(this.dir + "/") || !data.path.endsWith(".tmp")) return;
+    removeIfExists(data.path).catch(() => {});
+  }
+
+  /** Reads snapshot `meta` through and checks its size and CRC32C; throws {@link SnapshotCorruptError}. */
+  async verify(meta: SnapshotMeta): Promise<void> {
+    const reader = await this.openReader(meta);
+    try {
+      while (await reader.read(4 << 20) !== null) {
+        // The reader checks the CRC when it reaches the end.
+      }
+    } finally {
+      reader.close();
+    }
+  }
+
+  /**
+   * Takes a damaged snapshot out of service: its files are renamed with a
+   * `.corrupt` suffix (kept for an operator, ignored by open) and it leaves
+   * the list, so {@link latest} moves to the next one.
+   */
+  async quarantine(meta: SnapshotMeta): Promise<string[]> {
+    const info = this.#mustInfo(meta);
+    return await this.#exclusive(async () => {
+      this.#list = this.#list.filter((s) => s !== info);
+      const moved: string[] = [];
+      for (const f of [info.metaFile, info.dataFile]) {
+        try {
+          await Deno.rename(f, `${f}.corrupt`);
+          moved.push(`${f}.corrupt`);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
+      }
+      await fsyncDir(this.dir);
+      return moved;
+    });
+  }
+
+  /** Removes every snapshot but the newest (rqlite's `/reap`); returns how many were removed. */
+  async reap(): Promise<number> {
+    return await this.#exclusive(async () => {
+      const old = this.#list.splice(1);
+      for (const s of old) {
+        await removeIfExists(s.metaFile);
+        await removeIfExists(s.dataFile);
+      }
+      if (old.length > 0) await fsyncDir(this.dir);
+      return old.length;
+    });
   }
 
   /** Starts a streamed snapshot write into a temp file. */
@@ -368,6 +503,41 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 }
 
+/**
+ * Snapshot data held in a file: what the production state machine
+ * produces, the transport receives into and {@link FileSnapshotStore.read}
+ * returns. Only a reference; the bytes stay on disk.
+ */
+export class FileSnapshotData implements SnapshotData {
+  constructor(
+    /** Absolute or data-dir-relative path of the file. */
+    readonly path: string,
+    readonly byteLength: number,
+    /** CRC32C of the bytes, when already known (computed on adoption otherwise). */
+    readonly crc32c?: number,
+  ) {
+    check(
+      Number.isSafeInteger(byteLength) && byteLength >= 0,
+      () => `snapshot file ${path}: bad size ${byteLength}`,
+    );
+  }
+}
+
+/** A temp file in the snapshot directory being filled in chunks (e.g. by the transport). */
+export interface TempSnapshotWriter {
+  readonly path: string;
+  /** Bytes written so far. */
+  readonly size: number;
+  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Closes the file; the data is ready for {@link FileSnapshotStore.write}.
+   * `crc32c`: the CRC the caller verified on the way in, if any.
+   */
+  finish(crc32c?: number): Promise<FileSnapshotData>;
+  /** Closes and deletes the file. Idempotent. */
+  abort(): Promise<void>;
+}
+
 /** The writer behind {@link FileSnapshotStore.createWriter}. */
 class FileSnapshotWriter implements SnapshotWriter {
   readonly meta: SnapshotMeta;
@@ -519,6 +689,20 @@ function crcError(info: SnapshotInfo, crc: number): SnapshotCorruptError {
       hex(info.crc32c)
     }; the data is damaged`,
   );
+}
+
+async function crcOfFile(file: Deno.FsFile, size: number, path: string): Promise<number> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const buf = new Uint8Array(Math.min(size, 4 << 20) || 1);
+  let crc = 0;
+  let done = 0;
+  while (done < size) {
+    const n = await file.read(buf.subarray(0, Math.min(buf.length, size - done)));
+    if (n === null) throw new SnapshotCorruptError(path, done, `snapshot file ends at ${done}`);
+    crc = crc32c(buf.subarray(0, n), crc);
+    done += n;
+  }
+  return crc;
 }
 
 function hex(n: number): string {

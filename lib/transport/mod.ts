@@ -66,3 +66,4 @@ export * from "./frame.ts";
 export * from "./mux.ts";
 export * from "./codec.ts";
 export * from "./raft_transport.ts";
+export * from "./file_snapshot_io.ts";

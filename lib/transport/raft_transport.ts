@@ -9,8 +9,16 @@
  * 1 messages        codec batch (codec.ts)                       any number
  * 2 snapshot begin  u32 hi + u32 lo total data bytes, codec batch of one snapshot message
  * 3 snapshot chunk  raw data bytes (<= snapshotChunkBytes)
- * 4 snapshot end    (nothing) -> the receiver replies with one byte 0x01 once delivered
+ * 4 snapshot end    u32 CRC32C of all the data -> the receiver replies with one byte 0x01 once delivered
  * ```
+ *
+ * Snapshot bytes never need to be whole in memory: the sender reads them
+ * from a {@link SnapshotIo} source one chunk at a time and the receiver
+ * writes each chunk to a sink as it arrives (production: files in the
+ * snapshot directory; default: arrays). TCP backpressure bounds what is in
+ * flight to about one chunk per transfer. Both ends compute the CRC32C of
+ * the data; a mismatch at the end (or a sender whose source does not match
+ * the CRC it was stored with) fails the transfer and nothing is delivered.
  *
  * Outbound: `send` appends to the peer's queue (dropping and counting when
  * the queue's message or byte bound is reached) and wakes the peer's writer.
@@ -30,7 +38,8 @@
  * @module
  */
 
-import type { Transport, TransportHandler } from "../node/interfaces.ts";
+import type { SnapshotData, Transport, TransportHandler } from "../node/interfaces.ts";
+import { crc32c } from "../storage/crc32c.ts";
 import type { Message, NodeId } from "../raft/types.ts";
 import { CodecError, decodeMessages, encodeWithHeadroom, messageBound } from "./codec.ts";
 import {
@@ -87,8 +96,10 @@ export interface TcpTransportOptions {
   readonly snapshotChunkBytes?: number;
   /** Largest snapshot accepted; a larger declared size closes the connection (default 1 GiB). */
   readonly maxSnapshotBytes?: number;
-  /** Snapshots assembled at once at most (each up to `maxSnapshotBytes` in memory); beyond, refused. Default 2. */
+  /** Snapshots received at once at most; beyond, refused. Default 2. */
   readonly maxIncomingSnapshots?: number;
+  /** Where snapshot bytes come from and go to (default {@link memorySnapshotIo}). */
+  readonly snapshotIo?: SnapshotIo;
   /** A snapshot transfer making no progress for this long fails (default 30 s). */
   readonly snapshotIdleTimeoutMs?: number;
   /** Time to open a connection (default 5 s). */
@@ -173,11 +184,72 @@ class Peer {
 interface Assembly {
   readonly msg: Message;
   readonly total: number;
-  readonly chunks: Uint8Array[];
+  readonly sink: SnapshotSink;
   received: number;
+  crc: number;
   /** Its slot under `maxIncomingSnapshots` was given back. */
   released: boolean;
+  /** The sink was finished or aborted. */
+  settled: boolean;
 }
+
+/** Reads a snapshot's bytes in order. */
+export interface SnapshotSource {
+  /** Fills the start of `into`; the count read, or null at the end. */
+  read(into: Uint8Array): Promise<number | null>;
+  /** CRC32C the data was stored with, if known (checked against what was read). */
+  readonly crc32c?: number;
+  close(): void;
+}
+
+/** Receives a snapshot's bytes in order. */
+export interface SnapshotSink {
+  write(chunk: Uint8Array): Promise<void>;
+  /** All bytes arrived and their CRC32C matched: the data to deliver. */
+  finish(crc32c: number): Promise<SnapshotData>;
+  /** The transfer failed: drop what arrived. */
+  abort(): Promise<void>;
+}
+
+/** Where snapshot bytes are read from and written to. */
+export interface SnapshotIo {
+  open(data: SnapshotData): Promise<SnapshotSource>;
+  /** A sink for an incoming snapshot of `total` bytes. */
+  create(total: number): Promise<SnapshotSink>;
+}
+
+/** Snapshot data as `Uint8Array`s in memory (tests, small deployments). */
+export const memorySnapshotIo: SnapshotIo = {
+  open(data: SnapshotData): Promise<SnapshotSource> {
+    if (!(data instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("memorySnapshotIo sends Uint8Array snapshots only"));
+    }
+    let at = 0;
+    return Promise.resolve({
+      read(into: Uint8Array): Promise<number | null> {
+        if (at >= data.byteLength) return Promise.resolve(null);
+        const n = Math.min(into.byteLength, data.byteLength - at);
+        into.set(data.subarray(at, at + n));
+        at += n;
+        return Promise.resolve(n);
+      },
+      close() {},
+    });
+  },
+  create(total: number): Promise<SnapshotSink> {
+    const out = new Uint8Array(total);
+    let at = 0;
+    return Promise.resolve({
+      write(chunk: Uint8Array): Promise<void> {
+        out.set(chunk, at);
+        at += chunk.byteLength;
+        return Promise.resolve();
+      },
+      finish: () => Promise.resolve(out),
+      abort: () => Promise.resolve(),
+    });
+  },
+};
 
 /** Raft messages over TCP through a {@link Mux} (service byte 1). */
 export class TcpTransport implements Transport {
@@ -192,6 +264,7 @@ export class TcpTransport implements Transport {
   readonly #maxIncomingSnapshots: number;
   #incomingSnapshots = 0;
   readonly #snapshotIdleMs: number;
+  readonly #snapshotIo: SnapshotIo;
   readonly #dialTimeoutMs: number;
   readonly #backoff: BackoffOptions;
   readonly #connect: ConnectFn | undefined;
@@ -235,6 +308,7 @@ export class TcpTransport implements Transport {
       "maxIncomingSnapshots",
       options.maxIncomingSnapshots ?? 2,
     );
+    this.#snapshotIo = options.snapshotIo ?? memorySnapshotIo;
     this.#snapshotIdleMs = positive(
       "snapshotIdleTimeoutMs",
       options.snapshotIdleTimeoutMs ?? 30_000,
@@ -286,7 +360,7 @@ export class TcpTransport implements Transport {
    * `snapshotIdleTimeoutMs` without progress, or when closed. `done` runs
    * exactly once, never synchronously.
    */
-  sendSnapshot(msg: Message, data: Uint8Array, done: (ok: boolean) => void): void {
+  sendSnapshot(msg: Message, data: SnapshotData, done: (ok: boolean) => void): void {
     let finished = false;
     const finish = (ok: boolean) => {
       if (finished) return;
@@ -563,8 +637,9 @@ export class TcpTransport implements Transport {
     this.#bytesSent += frame.byteLength;
   }
 
-  async #streamSnapshot(addr: string, msg: Message, data: Uint8Array): Promise<boolean> {
+  async #streamSnapshot(addr: string, msg: Message, data: SnapshotData): Promise<boolean> {
     let conn: Deno.Conn | undefined;
+    let source: SnapshotSource | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const progress = () => {
       clearTimeout(timer);
@@ -587,18 +662,13 @@ export class TcpTransport implements Transport {
       putU64(begin, PREFIX_BYTES, data.byteLength);
       await this.#write(conn, begin);
       progress();
-      const chunk = new Uint8Array(PREFIX_BYTES + Math.min(this.#chunkBytes, data.byteLength));
-      chunk[FRAME_HEADER_BYTES] = FRAME_SNAPSHOT_CHUNK;
-      for (let off = 0; off < data.byteLength; off += this.#chunkBytes) {
-        const piece = data.subarray(off, Math.min(off + this.#chunkBytes, data.byteLength));
-        putFrameHeader(chunk, 0, piece.byteLength + 1);
-        chunk.set(piece, PREFIX_BYTES);
-        await this.#write(conn, chunk.subarray(0, PREFIX_BYTES + piece.byteLength));
-        progress();
-      }
-      const end = new Uint8Array(PREFIX_BYTES);
-      putFrameHeader(end, 0, 1);
+      source = await this.#snapshotIo.open(data);
+      const crc = await this.#streamChunks(conn, source, data.byteLength, progress);
+      if (source.crc32c !== undefined && source.crc32c !== crc) return false; // damaged at rest
+      const end = new Uint8Array(PREFIX_BYTES + 4);
+      putFrameHeader(end, 0, 5);
       end[FRAME_HEADER_BYTES] = FRAME_SNAPSHOT_END;
+      new DataView(end.buffer).setUint32(PREFIX_BYTES, crc);
       await this.#write(conn, end);
       progress();
       const ack = new Uint8Array(1);
@@ -608,11 +678,37 @@ export class TcpTransport implements Transport {
       return false;
     } finally {
       clearTimeout(timer);
+      source?.close();
       if (conn !== undefined) {
         this.#snapshotConns.delete(conn);
         closeQuietly(conn);
       }
     }
+  }
+
+  /** Sends exactly `total` bytes from `source` as chunk frames; returns their CRC32C. */
+  async #streamChunks(
+    conn: Deno.Conn,
+    source: SnapshotSource,
+    total: number,
+    progress: () => void,
+  ): Promise<number> {
+    const chunk = new Uint8Array(PREFIX_BYTES + Math.max(1, Math.min(this.#chunkBytes, total)));
+    chunk[FRAME_HEADER_BYTES] = FRAME_SNAPSHOT_CHUNK;
+    let crc = 0;
+    let sent = 0;
+    while (sent < total) {
+      const want = Math.min(chunk.byteLength - PREFIX_BYTES, total - sent);
+      const n = await source.read(chunk.subarray(PREFIX_BYTES, PREFIX_BYTES + want));
+      if (n === null || n === 0) throw new Error(`snapshot source ended at ${sent} of ${total}`);
+      const piece = chunk.subarray(PREFIX_BYTES, PREFIX_BYTES + n);
+      crc = crc32c(piece, crc);
+      putFrameHeader(chunk, 0, n + 1);
+      await this.#write(conn, chunk.subarray(0, PREFIX_BYTES + n));
+      sent += n;
+      progress();
+    }
+    return crc;
   }
 
   async #write(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -651,7 +747,13 @@ export class TcpTransport implements Transport {
         this.#inboundErrors++;
       }
     } finally {
-      if (snap !== undefined) this.#release(snap);
+      if (snap !== undefined) {
+        this.#release(snap);
+        if (!snap.settled) {
+          snap.settled = true;
+          await snap.sink.abort().catch(() => {});
+        }
+      }
       this.#inbound.delete(conn);
       closeQuietly(conn);
     }
@@ -703,7 +805,14 @@ export class TcpTransport implements Transport {
         throw new ProtocolError(`${this.#incomingSnapshots} snapshots already arriving`);
       }
       this.#incomingSnapshots++;
-      return { msg, total, chunks: [], received: 0, released: false };
+      let sink: SnapshotSink;
+      try {
+        sink = await this.#snapshotIo.create(total);
+      } catch (err) {
+        this.#incomingSnapshots--;
+        throw new ProtocolError(`cannot receive a snapshot: ${errorText(err)}`);
+      }
+      return { msg, total, sink, received: 0, crc: 0, released: false, settled: false };
     }
     if (type === FRAME_SNAPSHOT_CHUNK) {
       if (snap === undefined) throw new ProtocolError("snapshot chunk outside a transfer");
@@ -711,7 +820,8 @@ export class TcpTransport implements Transport {
       if (snap.received + piece.byteLength > snap.total) {
         throw new ProtocolError(`snapshot data beyond the declared ${snap.total} bytes`);
       }
-      snap.chunks.push(piece);
+      await snap.sink.write(piece);
+      snap.crc = crc32c(piece, snap.crc);
       snap.received += piece.byteLength;
       return snap;
     }
@@ -720,12 +830,20 @@ export class TcpTransport implements Transport {
       if (snap.received !== snap.total) {
         throw new ProtocolError(`snapshot ended at ${snap.received} of ${snap.total} bytes`);
       }
+      if (f.byteLength !== 5) throw new ProtocolError("snapshot end without its CRC");
+      const sentCrc = new DataView(f.buffer, f.byteOffset, f.byteLength).getUint32(1);
+      if (sentCrc !== snap.crc) {
+        throw new ProtocolError(
+          `snapshot CRC32C mismatch: sender says ${sentCrc}, received data has ${snap.crc}`,
+        );
+      }
       const handler = this.#handler;
       if (handler === undefined || this.#closed) {
         throw new ProtocolError("no receiver installed for a snapshot");
       }
       this.#release(snap);
-      const data = concatChunks(snap.chunks, snap.total);
+      snap.settled = true;
+      const data = await snap.sink.finish(snap.crc);
       this.#snapshotsReceived++;
       deliver(() => handler.onSnapshot(snap.msg, data));
       await writeAll(conn, new Uint8Array([SNAPSHOT_ACK]));
@@ -742,17 +860,6 @@ function deliver(fn: () => void): void {
   } catch (err) {
     throw new HandlerFailure("transport handler threw", { cause: err });
   }
-}
-
-function concatChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 function putU64(out: Uint8Array, at: number, v: number): void {

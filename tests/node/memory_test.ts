@@ -235,7 +235,7 @@ Deno.test("MemoryTransportHub: snapshots arrive with their data by reference", (
   const b = hub.transport("b");
   const data = new Uint8Array([9, 9]);
   let received: Uint8Array | undefined;
-  b.listen({ onMessage: noop, onSnapshot: (_m, d) => (received = d) });
+  b.listen({ onMessage: noop, onSnapshot: (_m, d) => (received = d as Uint8Array) });
   const outcomes: boolean[] = [];
   a.sendSnapshot({ ...msg("a", "b"), kind: "snapshot", snapshot: meta(3, 1) }, data, (ok) => {
     outcomes.push(ok);

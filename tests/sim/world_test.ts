@@ -142,7 +142,7 @@ function netWorld(options: Partial<typeof RELIABLE_NETWORK> = {}) {
     const t = net.endpoint(id, scope);
     t.listen({
       onMessage: (m) => got[id]!.push(m),
-      onSnapshot: (m, d) => snaps.push([m, d]),
+      onSnapshot: (m, d) => snaps.push([m, d as Uint8Array]),
     });
     return [id, t];
   }));

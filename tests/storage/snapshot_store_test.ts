@@ -35,7 +35,7 @@ Deno.test("snapshot store: write, read, latest, re-open", async () => {
     const bytes = data(10_000, 7);
     await call((done) => store.write(meta(100, 3), bytes, done));
     assert.deepEqual(store.latest(), meta(100, 3));
-    assert.deepEqual(store.read(meta(100, 3)), bytes);
+    assert.deepEqual(store.readBytes(meta(100, 3)), bytes);
     const info = store.info(meta(100, 3));
     assert.equal(info?.size, 10_000);
     assert.equal(info?.crc32c, crc32c(bytes));
@@ -51,11 +51,11 @@ Deno.test("snapshot store: write, read, latest, re-open", async () => {
 
     const again = await FileSnapshotStore.open(dir);
     assert.deepEqual(again.latest(), meta(100, 3));
-    assert.deepEqual(again.read(meta(100, 3)), bytes);
+    assert.deepEqual(again.readBytes(meta(100, 3)), bytes);
     const { out, chunks } = await collect(again, meta(100, 3), 4096);
     assert.deepEqual(out, bytes);
     assert.equal(chunks, 3);
-    assert.throws(() => again.read(meta(99, 3)), StorageMisuseError);
+    assert.throws(() => again.readBytes(meta(99, 3)), StorageMisuseError);
     await again.close();
   });
 });
@@ -89,7 +89,7 @@ Deno.test("snapshot store: corrupt data is detected by read and by streaming", a
     const again = await FileSnapshotStore.open(dir);
     // Same size: still listed (the CRC is checked when reading, not at open).
     assert.deepEqual(again.latest(), meta(10, 1));
-    assert.throws(() => again.read(meta(10, 1)), (e: unknown) => {
+    assert.throws(() => again.readBytes(meta(10, 1)), (e: unknown) => {
       assert.ok(e instanceof SnapshotCorruptError);
       assert.equal(e.file, `${dir}/1-10.snap`);
       assert.match(
@@ -111,7 +111,7 @@ Deno.test("snapshot store: truncated data is skipped by latest() at open and ref
     await Deno.truncate(`${dir}/1-20.snap`, 600);
     // A store opened before the damage: read refuses it.
     assert.throws(
-      () => store.read(meta(20, 1)),
+      () => store.readBytes(meta(20, 1)),
       /1-20\.snap: snapshot data has 600 bytes but its meta says 1000/,
     );
     await assert.rejects(() => store.openReader(meta(20, 1)), SnapshotCorruptError);
@@ -122,7 +122,7 @@ Deno.test("snapshot store: truncated data is skipped by latest() at open and ref
     assert.equal(again.openReport.invalid.length, 1);
     assert.equal(again.openReport.invalid[0]?.file, `${dir}/1-20.meta`);
     assert.match(again.openReport.invalid[0]?.reason ?? "", /600 bytes but the meta says 1000/);
-    assert.deepEqual(again.read(meta(10, 1)), data(1000, 3));
+    assert.deepEqual(again.readBytes(meta(10, 1)), data(1000, 3));
     await again.close();
   });
 });
@@ -172,7 +172,7 @@ Deno.test("snapshot store: streamed writer computes the CRC incrementally and co
     assert.deepEqual(await names(dir), ["4-50.meta", "4-50.snap"]);
     // Rewriting the same snapshot replaces it.
     await call((done) => store.write(meta(50, 4), data(5, 9), done));
-    assert.deepEqual(store.read(meta(50, 4)), data(5, 9));
+    assert.deepEqual(store.readBytes(meta(50, 4)), data(5, 9));
     assert.equal(store.list().length, 1);
     await store.close();
   });

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import type { Message, NodeId } from "../../lib/raft/types.ts";
+import { crc32c } from "../../lib/storage/crc32c.ts";
 import { encodeMessages } from "../../lib/transport/codec.ts";
 import { encodeFrames, writeFrames } from "../../lib/transport/frame.ts";
 import { dialService, Mux, SERVICE_RAFT } from "../../lib/transport/mux.ts";
@@ -46,7 +47,7 @@ function startPeer(book: Book, id: NodeId, extra: Extra = {}, port = 0): TestPee
   const snapshots: { msg: Message; data: Uint8Array }[] = [];
   transport.listen({
     onMessage: (m) => void got.push(m),
-    onSnapshot: (msg, data) => void snapshots.push({ msg, data }),
+    onSnapshot: (msg, data) => void snapshots.push({ msg, data: data as Uint8Array }),
   });
   return {
     id,
@@ -410,7 +411,10 @@ Deno.test("snapshots arriving at once are bounded by maxIncomingSnapshots", asyn
     assert.equal(await sendSnapshot(a.transport, snapshotMsg("a", "b"), new Uint8Array(5)), false);
     // The held transfer completes; then the slot is free again.
     await writeFrames(raw, [new Uint8Array([FRAME_SNAPSHOT_CHUNK, ...new Uint8Array(10)])]);
-    await writeFrames(raw, [new Uint8Array([FRAME_SNAPSHOT_END])]);
+    const end = new Uint8Array(5);
+    end[0] = FRAME_SNAPSHOT_END;
+    new DataView(end.buffer).setUint32(1, crc32c(new Uint8Array(10)));
+    await writeFrames(raw, [end]);
     const ack = new Uint8Array(1);
     assert.equal(await raw.read(ack), 1);
     assert.equal(ack[0], 1);
