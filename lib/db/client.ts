@@ -25,7 +25,8 @@
  *   connection, so there are no read workers and reads run on the write
  *   worker in call order, as before (for tests).
  *
- * Restores: {@link DbClient.restore}, {@link DbClient.load} and any
+ * Restores: {@link DbClient.restore}, {@link DbClient.restoreFromFile},
+ * {@link DbClient.load} and any
  * {@link DbClient.applyCommands} batch holding a `load` command replace the
  * database file. They are *exclusive*: from the call on, reads are held in
  * the client; the reads already running finish (on the old database); the
@@ -48,7 +49,13 @@
  */
 
 import { type Command, peekCommandKind, type Statement } from "./command.ts";
-import { DbError, type EngineOptions, RestoreError } from "./engine.ts";
+import {
+  type BackupOptions,
+  DbError,
+  type EngineOptions,
+  RestoreError,
+  type RestoreFileOptions,
+} from "./engine.ts";
 import { createRamDbFile, type RamDbFile, removeRamDbFile } from "./files.ts";
 import type { WorkerReply, WorkerRequest } from "./protocol.ts";
 import type { CommandOutcome, StatementResult } from "./result.ts";
@@ -521,6 +528,60 @@ export class DbClient {
   /** The database image (see {@link SqliteEngine.serialize}). Write worker, in order. */
   serialize(): Promise<Uint8Array> {
     return this.write({ op: "serialize" }, { mutates: false });
+  }
+
+  /**
+   * Writes a self-contained SQLite file at `path` (rollback-journal header,
+   * fsynced; the caller renames it into place) holding exactly the state
+   * after every command called before. Write worker, in order; memory
+   * bounded. See {@link SqliteEngine.snapshotToFile}.
+   */
+  snapshotToFile(path: string): Promise<{ sizeBytes: number }> {
+    return this.write({ op: "snapshotToFile", path }, { mutates: false });
+  }
+
+  /**
+   * Replaces the database with a copy of the SQLite file at `path` (left in
+   * place), checked per `opts.check` (default `header`); a bad file rejects
+   * with {@link RestoreError} and changes nothing. Exclusive, like
+   * {@link restore}. See {@link SqliteEngine.restoreFromFile}.
+   */
+  restoreFromFile(path: string, opts: RestoreFileOptions = {}): Promise<void> {
+    return this.write({ op: "restoreFromFile", path, options: { check: opts.check } }, {
+      exclusive: true,
+    });
+  }
+
+  /**
+   * A backup file at `path` in rqlite's `binary`, `delete` or `sql` format
+   * (see {@link SqliteEngine.backupToFile}). Write worker, in order (one
+   * consistent state); memory bounded.
+   */
+  backupToFile(path: string, opts: BackupOptions): Promise<{ sizeBytes: number }> {
+    const options: BackupOptions = {
+      format: opts.format,
+      vacuum: opts.vacuum ?? false,
+      tables: opts.tables === undefined ? undefined : [...opts.tables],
+    };
+    return this.write({ op: "backupToFile", path, options }, { mutates: false });
+  }
+
+  /**
+   * Checks a database image as a load would (header, `quick_check`) without
+   * touching the database; rejects with {@link RestoreError}. Runs on a
+   * read worker when there is one, so applies do not wait for it.
+   */
+  checkImage(bytes: Uint8Array): Promise<void> {
+    return this.read({ op: "checkImage", bytes });
+  }
+
+  /**
+   * Checkpoints the WAL into the main database file and truncates it (a
+   * short wait for readers); true when complete. Write worker, in order.
+   * See {@link SqliteEngine.checkpoint}.
+   */
+  checkpoint(): Promise<boolean> {
+    return this.write({ op: "checkpoint" }, { mutates: false });
   }
 
   /** See {@link SqliteEngine.stateHash}. Write worker, in order. */

@@ -208,6 +208,22 @@ export class Connection {
     }
   }
 
+  /**
+   * Runs one statement of the engine's own past the pragma guard (not
+   * cached) and returns its first row as an array, or undefined.
+   */
+  internalRow(sql: string): unknown[] | undefined {
+    this.internal = true;
+    try {
+      const st = this.db.prepare(sql);
+      st.setReturnArrays(true);
+      st.setReadBigInts(true);
+      return st.get() as unknown[] | undefined;
+    } finally {
+      this.internal = false;
+    }
+  }
+
   /** Drops all cached statements. */
   clearCache(): void {
     this.cache.clear();

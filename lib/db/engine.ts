@@ -31,6 +31,11 @@
  *   statement after the other (go-sqlite3's loop): parameters bind to the
  *   first; an execute reports the counters after the last; a query returns
  *   the rows of the last.
+ * - Snapshots and backups go file to file (`snapshotToFile`,
+ *   `backupToFile`, `restoreFromFile`; snapshot_file.ts, dump.ts): a
+ *   checkpoint plus a file copy, SQLite's online backup, or a streamed SQL
+ *   dump, so no whole database image ever sits in the heap. `serialize` /
+ *   `restore(bytes)` remain for images that travel as bytes (a load).
  * - `db_timeout` (`dbTimeoutMs`): node:sqlite has no interrupt and no
  *   progress handler, so a running SQLite call cannot be stopped. Reads
  *   check the deadline before each row they fetch and once more at the end;
@@ -57,6 +62,16 @@ import type { CommandOutcome, ExecuteResult, QueryResult, StatementResult } from
 import { columnHeader, convertRows, intValue } from "./rows.ts";
 import { cleanSqliteMessage, leadingKeyword, skipBlank } from "./sql_text.ts";
 import type { SQLInputValue } from "node:sqlite";
+import { dumpToFile } from "./dump.ts";
+import { headerProblem } from "./sqlite_file.ts";
+import {
+  checkpointComplete,
+  type LiveDatabase,
+  type RestoreCheck,
+  stageRestore,
+  vacuumInto,
+  writeCopy,
+} from "./snapshot_file.ts";
 
 /** Engine settings. */
 export interface EngineOptions {
@@ -80,6 +95,32 @@ export interface EngineOptions {
   walLimitBytes?: number;
 }
 
+/** What {@link SqliteEngine.backupToFile} writes (rqlite's `fmt`, `vacuum`, `tables`). */
+export interface BackupOptions {
+  /**
+   * `binary`: the database file as it is live (WAL mode, header bytes 18/19
+   * = 2); `delete`: the same converted to rollback-journal mode; `sql`:
+   * rqlite's SQL text dump (dump.ts).
+   */
+  format: "binary" | "delete" | "sql";
+  /** A compacted copy (`VACUUM INTO`); only with `binary`. */
+  vacuum?: boolean;
+  /** `sql` only: dump just these tables. */
+  tables?: readonly string[];
+}
+
+/** Options of {@link SqliteEngine.restoreFromFile}. */
+export interface RestoreFileOptions {
+  /**
+   * `header` (default): check the header and the file size; `quick_check`:
+   * also run `PRAGMA quick_check` on the copy before swapping it in.
+   */
+  check?: RestoreCheck;
+}
+
+/** rqlite's error for `vacuum` with a format other than binary (and unknown formats). */
+export const INVALID_BACKUP_FORMAT = "invalid backup format";
+
 /** How long a forced checkpoint may wait for readers before it gives up (retried later). */
 export const FORCED_CHECKPOINT_WAIT_MS = 100;
 /** `PRAGMA journal_size_limit` of the write connection: the WAL file shrinks back to this. */
@@ -100,10 +141,20 @@ export const QUERY_WRITE_ERROR = "attempt to change database via query operation
 /** rqlite's message for a read past its `db_timeout`. */
 export const QUERY_TIMEOUT_ERROR = "query timeout";
 
-const SQLITE_HEADER = "SQLite format 3\0";
-
 function messageOf(e: unknown): string {
   return cleanSqliteMessage(e instanceof Error ? e.message : String(e));
+}
+
+/**
+ * `bytes`, or a copy with header bytes 18/19 set to 1 when they say WAL: a
+ * WAL-mode image can neither be deserialized nor opened without its `-wal`.
+ */
+function rollbackJournalImage(bytes: Uint8Array): Uint8Array {
+  if (bytes[18] !== 2 && bytes[19] !== 2) return bytes;
+  const img = bytes.slice();
+  img[18] = 1;
+  img[19] = 1;
+  return img;
 }
 
 /** Node's positional/named argument list for `params`. */
@@ -224,12 +275,23 @@ export class SqliteEngine {
     const now = performance.now();
     if (now < this.nextForcedCheckpoint || this.w.db.isTransaction) return;
     this.nextForcedCheckpoint = now + 1000;
+    // Busy or locked: readers still hold old snapshots; the next call retries.
+    this.checkpointTruncate();
+  }
+
+  /**
+   * `PRAGMA wal_checkpoint(TRUNCATE)` waiting at most
+   * {@link FORCED_CHECKPOINT_WAIT_MS} for readers: its `[busy, log,
+   * checkpointed]` row, or undefined when it failed (e.g. locked).
+   */
+  private checkpointTruncate(): [number, number, number] | undefined {
     const c = this.w;
     try {
       c.internalExec(`PRAGMA busy_timeout=${FORCED_CHECKPOINT_WAIT_MS}`);
-      c.internalExec("PRAGMA wal_checkpoint(TRUNCATE)");
+      const row = c.internalRow("PRAGMA wal_checkpoint(TRUNCATE)");
+      return row === undefined ? undefined : [Number(row[0]), Number(row[1]), Number(row[2])];
     } catch {
-      // Busy or locked: readers still hold old snapshots; the next call retries.
+      return undefined;
     } finally {
       c.internalExec(`PRAGMA busy_timeout=${this.connOptions.busyTimeoutMs}`);
     }
@@ -590,7 +652,9 @@ export class SqliteEngine {
       return;
     }
     scratch.close();
-    this.replaceFile(bytes);
+    const tmp = `${this.path}.restore-tmp`;
+    Deno.writeFileSync(tmp, rollbackJournalImage(bytes));
+    this.swapIn(tmp);
   }
 
   /** A replicated load of a database image (same as {@link restore}). */
@@ -598,21 +662,23 @@ export class SqliteEngine {
     this.restore(bytes);
   }
 
+  /**
+   * Checks a database image as {@link restore} does (header, then
+   * `PRAGMA quick_check` on a private copy) without touching this engine's
+   * database; throws {@link RestoreError}. Allowed on a read-only engine.
+   */
+  checkImage(bytes: Uint8Array): void {
+    this.assertOpen();
+    this.openValidated(bytes).close();
+  }
+
   private openValidated(bytes: Uint8Array): Connection {
-    if (!(bytes instanceof Uint8Array) || bytes.length < 512) {
-      throw new RestoreError("invalid SQLite data: image too short");
+    if (!(bytes instanceof Uint8Array)) {
+      throw new RestoreError("invalid SQLite data: not a byte array");
     }
-    for (let i = 0; i < SQLITE_HEADER.length; i++) {
-      if (bytes[i] !== SQLITE_HEADER.charCodeAt(i)) {
-        throw new RestoreError("invalid SQLite data: bad header");
-      }
-    }
-    let img = bytes;
-    if (bytes[18] === 2 || bytes[19] === 2) {
-      img = bytes.slice();
-      img[18] = 1;
-      img[19] = 1;
-    }
+    const problem = headerProblem(bytes.subarray(0, 100), bytes.length);
+    if (problem !== undefined) throw new RestoreError(`invalid SQLite data: ${problem}`);
+    const img = rollbackJournalImage(bytes);
     const o = this.connOptions;
     const c = new Connection(openDatabase(":memory:", o), o.cacheSize);
     try {
@@ -630,15 +696,12 @@ export class SqliteEngine {
     }
   }
 
-  private replaceFile(bytes: Uint8Array): void {
-    const tmp = `${this.path}.restore-tmp`;
-    let img = bytes;
-    if (bytes[18] === 2 || bytes[19] === 2) {
-      img = bytes.slice();
-      img[18] = 1;
-      img[19] = 1;
-    }
-    Deno.writeFileSync(tmp, img);
+  /**
+   * Replaces the database file with the checked file `tmp` (beside it, in
+   * rollback-journal mode): closes both connections, drops the old WAL and
+   * shared memory, renames `tmp` over the file and reopens.
+   */
+  private swapIn(tmp: string): void {
     this.r?.close();
     this.w.close();
     try {
@@ -654,6 +717,104 @@ export class SqliteEngine {
       this.w = this.openWrite(this.path);
       this.r = this.openRead();
     }
+  }
+
+  /**
+   * Checkpoints the WAL into the main file and truncates it, waiting at
+   * most {@link FORCED_CHECKPOINT_WAIT_MS} for readers. True when every
+   * committed frame reached the main file (always for `":memory:"`).
+   */
+  checkpoint(): boolean {
+    this.assertWritable();
+    if (this.memory) return true;
+    return checkpointComplete(this.checkpointTruncate());
+  }
+
+  /** The live database for the file copy functions (snapshot_file.ts). */
+  private live(): LiveDatabase {
+    return {
+      db: this.w.db,
+      file: this.memory ? undefined : this.path,
+      checkpoint: () => this.checkpointTruncate(),
+    };
+  }
+
+  /**
+   * Refuses a copy while the write connection holds a transaction opened by
+   * an explicit BEGIN: its state is not committed, and SQLite's online
+   * backup would wait for it forever.
+   */
+  private assertCopyable(): void {
+    this.assertWritable();
+    if (this.w.db.isTransaction) {
+      throw new DbError(
+        "cannot copy the database while a transaction is open (a BEGIN without COMMIT)",
+      );
+    }
+  }
+
+  /**
+   * Writes a self-contained database file at `path` (replaced if it
+   * exists) holding exactly the current state, in rollback-journal mode
+   * (header bytes 18/19 = 1, so it opens anywhere), fsynced. Memory
+   * bounded: a checkpoint and a file copy, or SQLite's online backup when
+   * readers keep the checkpoint from completing (snapshot_file.ts).
+   * Refused with {@link DbError} while an explicit transaction is open.
+   */
+  async snapshotToFile(path: string): Promise<{ sizeBytes: number }> {
+    this.assertCopyable();
+    return { sizeBytes: await writeCopy(this.live(), path, 1) };
+  }
+
+  /**
+   * A backup file at `path` as rqlite's `GET /db/backup` serves it (see
+   * {@link BackupOptions}), fsynced. `vacuum` with a format other than
+   * binary throws {@link DbError} `invalid backup format`; `vacuum` needs
+   * Deno's full permissions (else a clear error). The SQL dump works even
+   * inside an open transaction; the binary formats do not (see
+   * {@link snapshotToFile}).
+   */
+  async backupToFile(path: string, opts: BackupOptions): Promise<{ sizeBytes: number }> {
+    this.assertWritable();
+    if (opts.vacuum && opts.format !== "binary") throw new DbError(INVALID_BACKUP_FORMAT);
+    switch (opts.format) {
+      case "sql":
+        return { sizeBytes: dumpToFile(this.w.db, path, opts.tables) };
+      case "delete":
+        return await this.snapshotToFile(path);
+      case "binary":
+        this.assertCopyable();
+        if (opts.vacuum) return { sizeBytes: vacuumInto(this.w.db, path) };
+        return { sizeBytes: await writeCopy(this.live(), path, this.memory ? 1 : 2) };
+      default:
+        throw new DbError(INVALID_BACKUP_FORMAT);
+    }
+  }
+
+  /**
+   * Replaces the whole database with a copy of the SQLite file at `path`
+   * (which stays where it is), checked first as `opts.check` says; a file
+   * that fails is refused with {@link RestoreError} and the current
+   * database is untouched. WAL-mode files (header bytes 18/19 = 2) are
+   * fine. Memory bounded (file copies). A `":memory:"` engine (tests) reads
+   * the file and uses {@link restore}, which always runs `quick_check`.
+   */
+  restoreFromFile(path: string, opts: RestoreFileOptions = {}): void {
+    this.assertWritable();
+    if (this.memory) {
+      let bytes: Uint8Array;
+      try {
+        bytes = Deno.readFileSync(path);
+      } catch (e) {
+        throw new RestoreError(`invalid SQLite data: ${messageOf(e)}`);
+      }
+      this.restore(bytes);
+      return;
+    }
+    const tmp = `${this.path}.restore-tmp`;
+    const problem = stageRestore(path, tmp, opts.check ?? "header");
+    if (problem !== undefined) throw new RestoreError(`invalid SQLite data: ${problem}`);
+    this.swapIn(tmp);
   }
 
   /**

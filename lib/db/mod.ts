@@ -27,6 +27,9 @@
  *   application of log entries; restores that detach the readers; bounded
  *   queues. A slow read never delays an apply.
  * - `files.ts` — the database file of the default mode.
+ * - `snapshot_file.ts`, `sqlite_file.ts`, `dump.ts` — file-based snapshots,
+ *   restores and backups (checkpoint + file copy or online backup, header
+ *   checks, rqlite's SQL dump), memory bounded whatever the database size.
  *
  * Where the database lives: the read workers must open the same database as
  * the write worker, so it is always a file in WAL mode (`synchronous=OFF`:

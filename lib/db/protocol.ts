@@ -6,7 +6,7 @@
  */
 
 import type { Command, Statement } from "./command.ts";
-import type { EngineOptions } from "./engine.ts";
+import type { BackupOptions, EngineOptions, RestoreFileOptions } from "./engine.ts";
 
 /** A request to the worker. `id` pairs it with its reply. */
 export type WorkerRequest =
@@ -22,8 +22,11 @@ export type WorkerRequest =
     /** Byte length of each command in `buffer`, in order. */
     lengths: Uint32Array;
   }
-  | { id: number; op: "load" | "restore"; bytes: Uint8Array }
-  | { id: number; op: "serialize" | "stateHash" | "close" };
+  | { id: number; op: "load" | "restore" | "checkImage"; bytes: Uint8Array }
+  | { id: number; op: "snapshotToFile"; path: string }
+  | { id: number; op: "restoreFromFile"; path: string; options: RestoreFileOptions }
+  | { id: number; op: "backupToFile"; path: string; options: BackupOptions }
+  | { id: number; op: "serialize" | "stateHash" | "checkpoint" | "close" };
 
 /** The worker's answer. Errors carry the error class name so the client can rebuild it. */
 export type WorkerReply =

@@ -5,6 +5,12 @@
  * worker (`readOnly` engine; the client closes and reopens it around
  * restores). Never imported by the main thread.
  *
+ * Requests are served strictly one after the other: a request whose work
+ * is asynchronous (the online-backup fallback of a file snapshot) finishes
+ * before the next one starts, so nothing writes during a snapshot. The
+ * queue of waiting requests is bounded by the client (`maxInFlight` on the
+ * write worker, a fixed pipeline depth on read workers).
+ *
  * @module
  */
 
@@ -52,7 +58,9 @@ function applyBatch(buffer: ArrayBuffer, lengths: Uint32Array): CommandOutcome[]
   return out;
 }
 
-function handle(m: WorkerRequest): { value: unknown; transfer?: Transferable[] } {
+type Handled = { value: unknown; transfer?: Transferable[] };
+
+function handle(m: WorkerRequest): Handled | Promise<Handled> {
   switch (m.op) {
     case "open":
       engine?.close();
@@ -77,6 +85,16 @@ function handle(m: WorkerRequest): { value: unknown; transfer?: Transferable[] }
     case "restore":
       need().restore(m.bytes);
       return { value: undefined };
+    case "checkImage":
+      need().checkImage(m.bytes);
+      return { value: undefined };
+    case "snapshotToFile":
+      return need().snapshotToFile(m.path).then((value) => ({ value }));
+    case "backupToFile":
+      return need().backupToFile(m.path, m.options).then((value) => ({ value }));
+    case "restoreFromFile":
+      need().restoreFromFile(m.path, m.options);
+      return { value: undefined };
     case "serialize": {
       const img = need().serialize();
       const whole = img.byteOffset === 0 && img.byteLength === img.buffer.byteLength;
@@ -84,6 +102,8 @@ function handle(m: WorkerRequest): { value: unknown; transfer?: Transferable[] }
     }
     case "stateHash":
       return { value: need().stateHash() };
+    case "checkpoint":
+      return { value: need().checkpoint() };
     case "close":
       engine?.close();
       engine = undefined;
@@ -91,21 +111,38 @@ function handle(m: WorkerRequest): { value: unknown; transfer?: Transferable[] }
   }
 }
 
-scope.onmessage = (e: MessageEvent<WorkerRequest>) => {
-  const m = e.data;
+function failure(id: number, err: unknown): WorkerReply {
+  return {
+    id,
+    ok: false,
+    name: err instanceof Error ? err.name : "Error",
+    message: err instanceof Error ? err.message : String(err),
+  };
+}
+
+/** Serves one request and posts its reply; never throws. */
+async function serve(m: WorkerRequest): Promise<void> {
   let reply: WorkerReply;
   let transfer: Transferable[] = [];
   try {
-    const r = handle(m);
+    const r = await handle(m);
     reply = { id: m.id, ok: true, value: r.value };
     transfer = r.transfer ?? [];
   } catch (err) {
-    reply = {
-      id: m.id,
-      ok: false,
-      name: err instanceof Error ? err.name : "Error",
-      message: err instanceof Error ? err.message : String(err),
-    };
+    reply = failure(m.id, err);
   }
-  scope.postMessage(reply, transfer);
+  try {
+    scope.postMessage(reply, transfer);
+  } catch (err) {
+    // An uncloneable value: the caller still gets an answer, and the queue goes on.
+    scope.postMessage(failure(m.id, err));
+  }
+}
+
+/** The request being served (and those queued behind it), in arrival order. */
+let tail: Promise<void> = Promise.resolve();
+
+scope.onmessage = (e: MessageEvent<WorkerRequest>) => {
+  const m = e.data;
+  tail = tail.then(() => serve(m));
 };
