@@ -68,6 +68,21 @@ export interface RaftConfig {
   readonly maxApplyBytesPerReady?: number;
   /** Max pending ReadIndex requests. Default 65536. */
   readonly maxPendingReads?: number;
+  /**
+   * Vote floor of a node that lost its log (default 0: none). A node whose
+   * log had to be emptied (say, its snapshot was corrupt and the log behind
+   * it compacted) may have acknowledged entries up to this index that only a
+   * minority now holds; voting with a shorter log could elect a leader that
+   * lacks a committed entry (the §5.4 argument assumes acknowledged entries
+   * stay). So while `lastIndex() < voteFloorIndex` the node grants no votes
+   * and no pre-votes and never campaigns (no election on timeout;
+   * {@link Raft.campaign} and TimeoutNow are ignored); it still follows a
+   * leader, accepts appends and snapshots, and marks its append rejections
+   * so the leader forgets the entries it had acknowledged and probes it
+   * again (from a snapshot if need be). Once its log reaches the floor, it
+   * behaves normally. Set it from the last index the node held before the loss.
+   */
+  readonly voteFloorIndex?: number;
 }
 
 /** Replication state of one follower as seen by the leader. */
@@ -93,10 +108,17 @@ export interface RaftStatus {
   readonly conf: ConfState;
   readonly progress: ReadonlyMap<NodeId, ProgressStatus>;
   readonly leadTransferee: NodeId;
+  /** The vote floor still in force (0 once the log reached it, or when none was set). */
+  readonly voteFloorIndex: number;
 }
 
 /** Context of a vote request sent because of a leadership transfer: it bypasses the lease. */
 const TRANSFER_CONTEXT = "transfer";
+/**
+ * Context of an append rejection from a node below its vote floor: it lost
+ * entries it may have acknowledged, so the leader's `match` for it is stale.
+ */
+export const LOG_LOST_CONTEXT = "logLost";
 /** Hard bound on entries in one received append, whatever the sender's settings. */
 const MAX_ENTRIES_PER_RECEIVED_MESSAGE = 1 << 16;
 
@@ -126,6 +148,7 @@ export class Raft {
   readonly #maxInflight: number;
   readonly #maxUncommittedBytes: number;
   readonly #maxApplyBytes: number;
+  readonly #voteFloorIndex: number;
 
   #conf: ConfState = EMPTY_CONF;
   /** Configurations in the log: each config entry's index and the membership after it. */
@@ -169,6 +192,11 @@ export class Raft {
     this.#maxUncommittedBytes = config.maxUncommittedBytes ?? 64 << 20;
     this.#maxApplyBytes = config.maxApplyBytesPerReady ?? 8 << 20;
     this.#maxPendingReads = config.maxPendingReads ?? 1 << 16;
+    this.#voteFloorIndex = config.voteFloorIndex ?? 0;
+    assert(
+      isCount(this.#voteFloorIndex),
+      () => `voteFloorIndex must be a non-negative safe integer, got ${this.#voteFloorIndex}`,
+    );
     this.#readOnly = new ReadOnlyQueue(this.#maxPendingReads);
 
     const hs = config.hardState;
@@ -431,6 +459,7 @@ export class Raft {
       conf: this.#conf,
       progress,
       leadTransferee: this.#leadTransferee,
+      voteFloorIndex: this.#belowVoteFloor() ? this.#voteFloorIndex : 0,
     };
   }
 
@@ -556,9 +585,11 @@ export class Raft {
    * the one vote the old configuration needs, and nobody could win
    * (its votes are still counted by the newest configuration, so the
    * majorities of the two overlap as in any single-server change).
+   * A node below its vote floor may not (see RaftConfig.voteFloorIndex).
    */
   #promotable(): boolean {
     if (this.log.unstableSnapshot !== undefined) return false;
+    if (this.#belowVoteFloor()) return false;
     if (this.#conf.voters.includes(this.id)) return true;
     return this.confAt(this.log.committed).voters.includes(this.id);
   }
@@ -640,7 +671,8 @@ export class Raft {
       (this.vote === "" && this.leader === "") ||
       (m.kind === "preVote" && m.term > this.term);
     const respKind = m.kind === "vote" ? "voteResp" : "preVoteResp";
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    // Below the vote floor our log says nothing about what we acknowledged.
+    if (canVote && !this.#belowVoteFloor() && this.log.isUpToDate(m.index, m.logTerm)) {
       // §5.2/§5.4.1: grant; a real vote is remembered (persisted before the reply leaves).
       this.#messages.push(message(respKind, this.id, m.from, m.term, {}));
       if (m.kind === "vote") {
@@ -730,6 +762,16 @@ export class Raft {
   // ---------------------------------------------------------------- replication: leader
 
   #handleAppendReject(m: Message, pr: Progress): void {
+    if (m.context === LOG_LOST_CONTEXT && m.rejectHint < pr.match) {
+      // The follower lost entries it had acknowledged (its log was emptied to
+      // recover from a damaged snapshot): forget them, so they count for no
+      // commit, and probe from what it holds (a snapshot if compacted away).
+      pr.becomeProbe();
+      pr.match = 0;
+      pr.next = m.rejectHint + 1;
+      this.#sendAppend(m.from, true);
+      return;
+    }
     // Fast backtracking (§5.3 optimisation; etcd): jump to the follower's hint,
     // then past every entry of ours whose term is above the follower's.
     let hint = m.rejectHint;
@@ -884,11 +926,26 @@ export class Raft {
       reject: true,
       rejectHint: hint.index,
       logTerm: hint.term,
+      context: this.#belowVoteFloor() ? LOG_LOST_CONTEXT : "",
     });
   }
 
   #handleHeartbeat(m: Message): void {
-    this.log.commitTo(m.commit); // bounded by lastIndex in #validate
+    if (m.commit > this.log.lastIndex()) {
+      // Only below the vote floor (#validate): the leader still believes we
+      // hold entries we lost. Its commit says nothing about our log, so take
+      // none of it; answer, and ask it to probe us again.
+      this.#send(m.from, "heartbeatResp", { context: m.context });
+      this.#send(m.from, "appendResp", {
+        index: m.commit,
+        reject: true,
+        rejectHint: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+        context: LOG_LOST_CONTEXT,
+      });
+      return;
+    }
+    this.log.commitTo(m.commit);
     this.#send(m.from, "heartbeatResp", { context: m.context });
   }
 
@@ -1045,6 +1102,11 @@ export class Raft {
 
   // ---------------------------------------------------------------- helpers
 
+  /** True while the log ends below the vote floor (RaftConfig.voteFloorIndex). */
+  #belowVoteFloor(): boolean {
+    return this.log.lastIndex() < this.#voteFloorIndex;
+  }
+
   #requireLeader(): void {
     if (this.role !== "leader") throw new NotLeaderError(this.leader);
   }
@@ -1075,7 +1137,7 @@ export class Raft {
       throw new InvalidMessageError(`bad commit/hint in ${m.kind} from ${m.from}`);
     }
     if (!KINDS.has(m.kind)) throw new InvalidMessageError(`unknown kind ${String(m.kind)}`);
-    if (m.kind === "heartbeat" && m.commit > this.log.lastIndex()) {
+    if (m.kind === "heartbeat" && m.commit > this.log.lastIndex() && !this.#belowVoteFloor()) {
       throw new InvalidMessageError(
         `heartbeat commit ${m.commit} beyond last index ${this.log.lastIndex()}`,
       );
