@@ -7,6 +7,7 @@
  */
 
 import type { ClusterClient } from "../cluster/client.ts";
+import type { NodeMaintenance } from "./maintenance.ts";
 import type { RandomSource } from "../sql/random.ts";
 import type { Membership } from "../store/membership.ts";
 import type { Store } from "../store/store.ts";
@@ -44,6 +45,8 @@ export interface HttpContext {
   store(): Store | undefined;
   /** Other nodes; undefined in handler tests without a cluster. */
   readonly cluster?: HttpCluster;
+  /** /snapshot, /reap, /boot; undefined in handler tests that do not need them. */
+  readonly maintenance?: NodeMaintenance;
   /** Extra /status sections (os, runtime, node, build, store details). */
   statusReport(): Promise<Record<string, unknown>>;
   readonly counters: HttpCounters;

@@ -18,6 +18,7 @@ import { NotLeaderStoreError, type Store, type StoreOutcome } from "../store/sto
 import { BodyTooLargeError, readText } from "./body.ts";
 import { count, type HttpContext } from "./context.ts";
 import { goJson } from "./go_json.ts";
+import { leaderTarget, redirectToLeader } from "./leader.ts";
 import { emptyStatus, jsonText, textError } from "./response.ts";
 
 type Endpoint = "execute" | "query" | "request";
@@ -88,7 +89,7 @@ function encodeOptions(qp: QueryParams) {
 }
 
 /** A 200 JSON response with rqlite's shape. */
-function resultsResponse(
+export function resultsResponse(
   ctx: HttpContext,
   qp: QueryParams,
   results: readonly StatementResult[],
@@ -104,10 +105,14 @@ function resultsResponse(
 }
 
 /** How an endpoint runs a command here, or on the leader over the cluster service. */
-interface Runner {
-  readonly command: (statements: Statement[]) => Command;
+export interface Runner {
   readonly local: (store: Store, cmd: Command) => Promise<StoreOutcome>;
   readonly remote: (client: ClusterClient, addr: string, cmd: Command) => Promise<StoreOutcome>;
+}
+
+/** A {@link Runner} that also builds the endpoint's command from its statements. */
+interface DataRunner extends Runner {
+  readonly command: (statements: Statement[]) => Command;
 }
 
 /**
@@ -123,21 +128,10 @@ async function toLeader(
   runner: Runner,
   startMs: number,
 ): Promise<Response> {
-  const addr = err.leaderId === "" ? undefined : ctx.cluster?.addressOf(err.leaderId);
-  if (addr === undefined || ctx.cluster === undefined) return textError(503, "leader not found");
-  const client = ctx.cluster.client;
-  if (qp.redirect) {
-    try {
-      const meta = await client.nodeMeta(addr, { timeoutMs: qp.timeoutMs ?? 10_000 });
-      const url = new URL(req.url);
-      return new Response(null, {
-        status: 301,
-        headers: { Location: `${meta.apiUrl}${url.pathname}${url.search}` },
-      });
-    } catch {
-      return textError(500, "leader not found");
-    }
-  }
+  const target = leaderTarget(ctx, err.leaderId);
+  if (target === undefined) return textError(503, "leader not found");
+  const { client, addr } = target;
+  if (qp.redirect) return redirectToLeader(req, client, addr, qp.timeoutMs);
   try {
     count(ctx, "forwarded");
     const { outcome, raftIndex } = await runner.remote(client, addr, cmd);
@@ -159,27 +153,19 @@ async function toLeader(
   }
 }
 
-async function runData(
+/**
+ * Runs `cmd` through the store and answers with rqlite's JSON; on a
+ * follower forwards it to the leader (or redirects, or 503), as execute does.
+ */
+export async function runCommand(
   req: Request,
   ctx: HttpContext,
   qp: QueryParams,
-  endpoint: Endpoint,
+  store: Store,
+  cmd: Command,
   runner: Runner,
+  startMs: number,
 ): Promise<Response> {
-  const startMs = performance.now();
-  const store = ctx.store();
-  if (store === undefined) {
-    return resultsResponse(ctx, qp, [], { error: "store not open", startMs });
-  }
-  const parsed = await statementsOf(req, ctx, qp, endpoint);
-  if (parsed instanceof Response) return parsed;
-  const statements = rewrite(parsed, ctx, qp, endpoint);
-  if (statements instanceof Response) return statements;
-  const pragma = checkDisallowedPragmas(statements);
-  if (pragma !== undefined) return resultsResponse(ctx, qp, [], { error: pragma, startMs });
-  if (statements.length === 0) return resultsResponse(ctx, qp, [], { startMs });
-  count(ctx, COUNTER[endpoint]);
-  const cmd = runner.command(statements);
   try {
     const { outcome, raftIndex } = await runner.local(store, cmd);
     return resultsResponse(ctx, qp, outcome.results, {
@@ -194,6 +180,29 @@ async function runData(
     const message = err instanceof Error ? err.message : String(err);
     return resultsResponse(ctx, qp, [], { error: message, startMs });
   }
+}
+
+async function runData(
+  req: Request,
+  ctx: HttpContext,
+  qp: QueryParams,
+  endpoint: Endpoint,
+  runner: DataRunner,
+): Promise<Response> {
+  const startMs = performance.now();
+  const store = ctx.store();
+  if (store === undefined) {
+    return resultsResponse(ctx, qp, [], { error: "store not open", startMs });
+  }
+  const parsed = await statementsOf(req, ctx, qp, endpoint);
+  if (parsed instanceof Response) return parsed;
+  const statements = rewrite(parsed, ctx, qp, endpoint);
+  if (statements instanceof Response) return statements;
+  const pragma = checkDisallowedPragmas(statements);
+  if (pragma !== undefined) return resultsResponse(ctx, qp, [], { error: pragma, startMs });
+  if (statements.length === 0) return resultsResponse(ctx, qp, [], { startMs });
+  count(ctx, COUNTER[endpoint]);
+  return runCommand(req, ctx, qp, store, runner.command(statements), runner, startMs);
 }
 
 /** Time a forwarded call may take: the request's own timeout plus a margin. */
@@ -211,12 +220,19 @@ export function handleExecute(req: Request, ctx: HttpContext, qp: QueryParams): 
   }
   return runData(req, ctx, qp, "execute", {
     command: (statements) => commandOf("execute", statements, qp),
+    ...executeRunner(qp),
+  });
+}
+
+/** Writes through the log here, or on the leader over the cluster service (execute, load). */
+export function executeRunner(qp: QueryParams): Runner {
+  return {
     local: (store, cmd) => store.execute(cmd, qp.timeoutMs ?? undefined),
     remote: (client, addr, cmd) =>
       client.execute(addr, cmd, { timeoutMs: qp.timeoutMs }, {
         timeoutMs: forwardTimeoutMs(qp),
       }),
-  });
+  };
 }
 
 function readOptions(qp: QueryParams) {

@@ -9,10 +9,13 @@
  */
 
 import { parseQueryParams } from "../sql/params.ts";
+import { handleBackup } from "./backup.ts";
 import type { HttpContext } from "./context.ts";
 import { handleExecute, handleQuery, handleRequest, handleSql } from "./data.ts";
+import { handleLoad } from "./load.ts";
 import { emptyStatus, textError, withCommonHeaders } from "./response.ts";
 import { handleStatus, handleVars } from "./status.ts";
+import { handleBoot, handleReap, handleSnapshot } from "./maintenance.ts";
 import { handleLeader, handleNodes, handleReadyz, handleRemove } from "./cluster_endpoints.ts";
 
 type Handler = (
@@ -25,9 +28,9 @@ type Handler = (
 const EXACT: Record<string, Handler> = {
   "/leader": handleLeader,
   "/debug/vars": handleVars,
-  "/boot": notYet("POST /boot (fast load of a SQLite file)"),
-  "/snapshot": notYet("POST /snapshot"),
-  "/reap": notYet("POST /reap"),
+  "/boot": handleBoot,
+  "/snapshot": handleSnapshot,
+  "/reap": handleReap,
 };
 
 /** Routes matched by prefix, as rqlite's mux does, in this order. */
@@ -36,18 +39,13 @@ const PREFIX: [string, Handler][] = [
   ["/db/query", handleQuery],
   ["/db/request", handleRequest],
   ["/db/sql", handleSql],
-  ["/db/backup", notYet("GET /db/backup")],
-  ["/db/load", notYet("POST /db/load")],
+  ["/db/backup", handleBackup],
+  ["/db/load", handleLoad],
   ["/remove", handleRemove],
   ["/status", handleStatus],
   ["/nodes", handleNodes],
   ["/readyz", handleReadyz],
 ];
-
-/** An rqlite endpoint this build does not serve yet: a clear 501, never a silent success. */
-function notYet(what: string): Handler {
-  return () => textError(501, `${what} is not implemented in this raftlite version yet`);
-}
 
 /** The request handler for `Deno.serve`. */
 export function createHandler(ctx: HttpContext): (req: Request) => Promise<Response> {

@@ -29,7 +29,7 @@ import type { NodeId } from "../raft/types.ts";
 import { Membership } from "../store/membership.ts";
 import { NotLeaderStoreError, type Store } from "../store/store.ts";
 import type { Mux } from "../transport/mux.ts";
-import { TcpTransport } from "../transport/raft_transport.ts";
+import { type SnapshotIo, TcpTransport } from "../transport/raft_transport.ts";
 
 /** Everything the cluster layer needs from the node being assembled. */
 export interface ClusterDeps {
@@ -41,6 +41,10 @@ export interface ClusterDeps {
   readonly connectTimeoutMs: number;
   /** Largest internode frame: must carry the largest request body plus headers. */
   readonly maxFrameBytes: number;
+  /** Where the transport reads and writes snapshot bytes (files in the snapshot directory). */
+  readonly snapshotIo: SnapshotIo;
+  /** Largest snapshot accepted from a leader. */
+  readonly maxSnapshotBytes: number;
   store(): Store | undefined;
   driver(): RaftDriver | undefined;
   membership(): Membership | undefined;
@@ -68,6 +72,8 @@ export class ClusterRuntime {
       mux: deps.mux,
       resolve: (id) => this.addressOf(id),
       maxFrameBytes: deps.maxFrameBytes,
+      snapshotIo: deps.snapshotIo,
+      maxSnapshotBytes: deps.maxSnapshotBytes,
     });
     this.server = new ClusterServer(this.#handlers(), { maxFrameBytes: deps.maxFrameBytes });
     this.server.register(deps.mux);

@@ -29,6 +29,8 @@ export interface Config {
   readonly heartbeatTicks: number;
   readonly snapshotThreshold: number;
   readonly trailingEntries: number;
+  /** -raft-snap-int: snapshot this often when anything changed (0: never by time). */
+  readonly snapshotIntervalMs: number;
   readonly applyTimeoutMs: number;
   readonly raftLogLevel: "ERROR" | "WARN" | "INFO" | "DEBUG";
   readonly shutdownStepdown: boolean;
@@ -71,6 +73,8 @@ export function configFromFlags(flags: ParsedFlags): Config {
   }
   const snap = int("raft-snap");
   if (!(snap >= 0)) throw new FlagError("-raft-snap must be >= 0");
+  const snapInterval = ms("raft-snap-int");
+  if (!(snapInterval >= 0)) throw new FlagError("-raft-snap-int must be a duration >= 0");
   const level = get("raft-log-level").toUpperCase();
   if (!["ERROR", "WARN", "INFO", "DEBUG"].includes(level)) {
     throw new FlagError(
@@ -118,6 +122,7 @@ export function configFromFlags(flags: ParsedFlags): Config {
     snapshotThreshold: snap,
     // rqlite keeps 1.25 x -raft-snap entries behind a snapshot.
     trailingEntries: Math.floor(snap * 1.25),
+    snapshotIntervalMs: snapInterval,
     applyTimeoutMs: ms("raft-apply-timeout"),
     raftLogLevel: level as Config["raftLogLevel"],
     shutdownStepdown: get("raft-shutdown-stepdown") === "true",

@@ -23,10 +23,13 @@ import { SqliteStateMachine } from "../store/fsm.ts";
 import { Membership } from "../store/membership.ts";
 import { Store } from "../store/store.ts";
 import { Mux } from "../transport/mux.ts";
+import { fileSnapshotIo } from "../transport/file_snapshot_io.ts";
 import { ClusterRuntime } from "./cluster.ts";
 import { VERSION } from "../version.ts";
 import type { Config } from "./config.ts";
 import { statusReport } from "./status_report.ts";
+import { Maintenance } from "./maintenance.ts";
+import { checkSnapshotsAtStart, recoveryWatcher } from "./snapshot_recovery.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -56,6 +59,9 @@ function hostPort(addr: string): { hostname: string; port: number } {
   return { hostname: addr.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0", port };
 }
 
+/** Largest snapshot a follower accepts from a leader (they stream to disk, so disk is the real bound). */
+const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024 * 1024;
+
 /** Uniform integers for the core's election jitter. */
 const raftRandom = {
   nextInt(n: number): number {
@@ -67,6 +73,10 @@ const raftRandom = {
 export function startNode(configIn: Config, log = console.error): RunningNode {
   let store: Store | undefined;
   let storage: Storage | undefined;
+  const openedStorage = (): Storage => {
+    if (storage === undefined) throw new Error("storage is not open yet");
+    return storage;
+  };
   let db: DbClient | undefined;
   let driver: RaftDriver | undefined;
   let fsm: SqliteStateMachine | undefined;
@@ -97,6 +107,12 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     mux,
     connectTimeoutMs: config.connectTimeoutMs,
     maxFrameBytes: Math.max(80 << 20, config.maxBodyBytes + (1 << 20)),
+    // Storage opens later (in `ready`); snapshots only move once it has.
+    snapshotIo: {
+      open: (data) => fileSnapshotIo(openedStorage().snapshots).open(data),
+      create: (total) => fileSnapshotIo(openedStorage().snapshots).create(total),
+    },
+    maxSnapshotBytes: MAX_SNAPSHOT_BYTES,
     store: () => store,
     driver: () => driver,
     membership: () => membership,
@@ -130,6 +146,13 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
         httpBindAddr: httpAddr,
         cluster,
       }),
+    maintenance: new Maintenance({
+      nodeId: config.nodeId,
+      store: () => store,
+      db: () => db,
+      snapshots: () => storage?.snapshots,
+      log,
+    }),
     counters: {},
     random: cryptoRandom,
     nowMs: () => Date.now(),
@@ -139,13 +162,23 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
   const ready = (async () => {
     storage = await openStorage(config.dataDir);
     for (const w of storage.warnings) log(`[storage] ${w}`);
+    const storageLog = (line: string) => log(`[storage] ${line}`);
+    const recovery = await checkSnapshotsAtStart(
+      storage,
+      config.dataDir,
+      storageLog,
+      config.nodeId,
+    );
+    const caughtUp = recoveryWatcher(config.dataDir, recovery.voteFloorIndex, storageLog);
+    for (const [id, addr] of Object.entries(recovery.peerAddresses)) cluster.learned.set(id, addr);
     if (config.onDisk) await removeDbFiles(config.dbPath);
     // In memory: a fresh RAM-backed file the read workers share, deleted at close.
     db = await DbClient.open({
       path: config.onDisk ? config.dbPath : undefined,
       foreignKeys: config.foreignKeys,
     });
-    fsm = new SqliteStateMachine(db, (err) => fatal(err));
+    const snapshots = storage.snapshots;
+    fsm = new SqliteStateMachine(db, (err) => fatal(err), () => snapshots.tempPath("local"));
     const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined &&
       storage.stable.hardState().term === 0;
     const boot = await decideBootstrap(config, isNew, cluster, log);
@@ -159,9 +192,18 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       transport: cluster.transport,
       random: raftRandom,
       tickMs: config.tickMs,
-      raft: { electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      raft: {
+        electionTicks: config.electionTicks,
+        heartbeatTicks: config.heartbeatTicks,
+        voteFloorIndex: recovery.voteFloorIndex,
+      },
+      observer: {
+        onApplied: (_id, entries) => caughtUp(entries.at(-1)?.index ?? 0),
+        onRestored: (_id, meta) => caughtUp(meta.index),
+      },
       snapshotThreshold: config.snapshotThreshold,
       trailingEntries: config.trailingEntries,
+      snapshotIntervalMs: config.snapshotIntervalMs,
       bootstrap: boot === undefined ? undefined : [...boot.keys()],
       bootstrapContext: boot === undefined ? undefined : Object.fromEntries(boot),
       onFatal: (err) => fatal(err),

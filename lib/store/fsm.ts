@@ -1,7 +1,12 @@
 /**
  * The SQLite state machine behind the driver's {@link StateMachine}
  * interface: committed entries go to the database worker in one batch per
- * apply call; snapshots are the serialized database image.
+ * apply call. A snapshot is a SQLite database file written by the write
+ * worker into the snapshot directory (`snapshotToFile`: a checkpoint and a
+ * file copy, never the whole image in the JS heap), which the snapshot store
+ * then moves into place; a restore copies a stored snapshot file over the
+ * database (`restoreFromFile`). Snapshot files are CRC-checked by the store
+ * and the transport, so a restore checks only the SQLite header.
  *
  * A failure of the worker leaves the node unable to apply the log, so it is
  * fatal (`onFatal`): continuing would acknowledge writes that were not
@@ -11,7 +16,8 @@
  */
 
 import type { CommandOutcome, DbClient } from "../db/mod.ts";
-import type { Done, StateMachine } from "../node/interfaces.ts";
+import type { Done, SnapshotData, StateMachine } from "../node/interfaces.ts";
+import { FileSnapshotData } from "../storage/snapshot_store.ts";
 import type { Entry, SnapshotMeta } from "../raft/types.ts";
 
 /** Result of one applied entry: the command's outcome, or null for no-ops and config entries. */
@@ -39,6 +45,8 @@ export class SqliteStateMachine implements StateMachine {
   constructor(
     private readonly db: DbClient,
     private readonly onFatal: (err: Error) => void,
+    /** A fresh temp path inside the snapshot directory (FileSnapshotStore.tempPath). */
+    private readonly tempPath: () => string,
   ) {}
 
   apply(entries: readonly Entry[], done: (results: unknown[]) => void): void {
@@ -64,15 +72,22 @@ export class SqliteStateMachine implements StateMachine {
     }, (err) => this.onFatal(asError(err, "applying committed entries")));
   }
 
-  snapshot(done: (err: Error | undefined, data: Uint8Array) => void): void {
-    this.db.serialize().then((data) => {
+  snapshot(done: (err: Error | undefined, data: SnapshotData) => void): void {
+    const path = this.tempPath();
+    this.db.snapshotToFile(path).then(({ sizeBytes }) => {
       this.stats.snapshots++;
-      done(undefined, data);
-    }, (err) => done(asError(err, "serializing the database"), new Uint8Array(0)));
+      done(undefined, new FileSnapshotData(path, sizeBytes));
+    }, (err) => {
+      Deno.remove(path).catch(() => {});
+      done(asError(err, "writing a snapshot of the database"), new Uint8Array(0));
+    });
   }
 
-  restore(_meta: SnapshotMeta, data: Uint8Array, done: Done): void {
-    this.db.restore(data).then(() => {
+  restore(_meta: SnapshotMeta, data: SnapshotData, done: Done): void {
+    if (!(data instanceof FileSnapshotData)) {
+      return done(new TypeError("the SQLite state machine restores snapshot files only"));
+    }
+    this.db.restoreFromFile(data.path, { check: "header" }).then(() => {
       this.stats.restores++;
       this.stats.lastUpdateMs = Date.now();
       done();

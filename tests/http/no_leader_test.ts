@@ -16,6 +16,7 @@ import {
   get,
   parse,
   post,
+  postText,
   queryPath,
   type TestNode,
   withNode,
@@ -107,6 +108,20 @@ Deno.test("no leader: 503 leader not found, level=none still served", async (t) 
           "leader not found",
         );
         assertTextError(await get(n, "/leader"), 503, "leader not found");
+      });
+
+      await t.step("backup and load: 503 leader not found; backup?noleader is local", async () => {
+        for (const path of ["/db/backup", "/db/backup?redirect", "/db/backup?fmt=sql"]) {
+          assertTextError(await get(n, path), 503, "leader not found");
+        }
+        const local = await get(n, "/db/backup?fmt=sql&noleader");
+        assert.equal(local.status, 200);
+        assert.match(local.text, /INSERT INTO "nl_t" VALUES\(1\);/);
+        assertTextError(
+          await postText(n, "/db/load", "INSERT INTO nl_t VALUES(9);"),
+          503,
+          "leader not found",
+        );
       });
 
       await t.step("level=none reads are served locally", async () => {

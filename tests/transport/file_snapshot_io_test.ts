@@ -108,7 +108,10 @@ async function peer(id: string, dir: string, book: Map<string, string>): Promise
     snapshotChunkBytes: 256 * 1024,
   });
   const got: { msg: Message; data: SnapshotData }[] = [];
-  transport.listen({ onMessage: () => {}, onSnapshot: (msg, data) => void got.push({ msg, data }) });
+  transport.listen({
+    onMessage: () => {},
+    onSnapshot: (msg, data) => void got.push({ msg, data }),
+  });
   return { mux, transport, store, got };
 }
 
@@ -136,7 +139,9 @@ Deno.test("file snapshots: streamed from a stored file into the receiver's direc
     const b = await peer("b", db, book);
     try {
       const size = 8 * 1024 * 1024 + 123;
-      await call((done) => tempFile(a.store, size).then((d) => a.store.write(meta(40, 2), d, done)));
+      await call((done) =>
+        tempFile(a.store, size).then((d) => a.store.write(meta(40, 2), d, done))
+      );
       const stored = a.store.read(meta(40, 2));
       const heapBefore = Deno.memoryUsage().heapUsed;
       const ok = await new Promise<boolean>((r) =>
