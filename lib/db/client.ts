@@ -51,10 +51,12 @@
 import { type Command, peekCommandKind, type Statement } from "./command.ts";
 import {
   type BackupOptions,
+  type CloseReport,
   DbError,
   type EngineOptions,
   RestoreError,
   type RestoreFileOptions,
+  type SnapshotFileResult,
 } from "./engine.ts";
 import { createRamDbFile, type RamDbFile, removeRamDbFile } from "./files.ts";
 import type { WorkerReply, WorkerRequest } from "./protocol.ts";
@@ -182,7 +184,7 @@ export class DbClient {
   private readonly maxInFlight: number;
   private readonly maxReadQueue: number;
   private failure: Error | undefined;
-  private closing: Promise<void> | undefined;
+  private closing: Promise<CloseReport> | undefined;
 
   /** Write-side jobs not sent yet (they wait only behind an exclusive job). */
   private readonly writeQueue: Job[] = [];
@@ -536,7 +538,7 @@ export class DbClient {
    * after every command called before. Write worker, in order; memory
    * bounded. See {@link SqliteEngine.snapshotToFile}.
    */
-  snapshotToFile(path: string): Promise<{ sizeBytes: number }> {
+  snapshotToFile(path: string): Promise<SnapshotFileResult> {
     return this.write({ op: "snapshotToFile", path }, { mutates: false });
   }
 
@@ -595,13 +597,13 @@ export class DbClient {
    * deletes a RAM-backed file. Later calls fail with {@link DbWorkerError}.
    * Safe to call twice.
    */
-  close(): Promise<void> {
-    if (this.failure !== undefined) return Promise.resolve();
+  close(): Promise<CloseReport> {
+    if (this.failure !== undefined) return Promise.resolve({});
     return this.closing ??= (async () => {
       try {
         await this.readsSettled(true);
         await Promise.all(this.readers.map((r) => r.send({ op: "close" })));
-        await this.write({ op: "close" }, { internal: true });
+        return await this.write<CloseReport>({ op: "close" }, { internal: true });
       } finally {
         this.fail(new DbWorkerError("database client closed"));
       }

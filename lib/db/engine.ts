@@ -93,6 +93,36 @@ export interface EngineOptions {
    * truncating checkpoint (default 64 MiB; 0 disables it).
    */
   walLimitBytes?: number;
+  /**
+   * SQLite's automatic WAL checkpoints (default true). False keeps the
+   * database file unchanged between snapshots (they checkpoint), which the
+   * -on-disk fast restart relies on (lib/server/fingerprint.ts); the WAL is
+   * still bounded by `walLimitBytes`.
+   */
+  autoCheckpoint?: boolean;
+}
+
+/** Size and modification time of the database file (see {@link SqliteEngine.snapshotToFile}). */
+export interface DbFileStat {
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** What {@link SqliteEngine.snapshotToFile} reports. */
+export interface SnapshotFileResult {
+  readonly sizeBytes: number;
+  /**
+   * The live database file right after the snapshot's checkpoint, when the
+   * WAL was checkpointed completely: the file alone then holds exactly the
+   * snapshot's state (until the next checkpoint changes its mtime).
+   */
+  readonly dbFile?: DbFileStat;
+}
+
+/** What {@link SqliteEngine.close} reports. */
+export interface CloseReport {
+  /** The database file after a complete final checkpoint: it alone holds the whole state. */
+  readonly cleanDbFile?: DbFileStat;
 }
 
 /** What {@link SqliteEngine.backupToFile} writes (rqlite's `fmt`, `vacuum`, `tables`). */
@@ -191,6 +221,7 @@ export class SqliteEngine {
   readonly readOnly: boolean;
   private readonly connOptions: ConnectionOptions;
   private readonly walLimitBytes: number;
+  private readonly autoCheckpoint: boolean;
   /** The write connection; the read-only connection itself in a read-only engine. */
   private w: Connection;
   private r: Connection | undefined;
@@ -210,6 +241,7 @@ export class SqliteEngine {
       cacheSize: options.statementCacheSize ?? 256,
     };
     this.walLimitBytes = options.walLimitBytes ?? 64 * 1024 * 1024;
+    this.autoCheckpoint = options.autoCheckpoint ?? true;
     if (this.readOnly) {
       this.r = this.openRead();
       this.w = this.r;
@@ -236,7 +268,7 @@ export class SqliteEngine {
       pragmas.unshift(
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=OFF",
-        "PRAGMA wal_autocheckpoint=1000",
+        `PRAGMA wal_autocheckpoint=${this.autoCheckpoint ? 1000 : 0}`,
         `PRAGMA journal_size_limit=${JOURNAL_SIZE_LIMIT}`,
       );
     }
@@ -761,9 +793,11 @@ export class SqliteEngine {
    * readers keep the checkpoint from completing (snapshot_file.ts).
    * Refused with {@link DbError} while an explicit transaction is open.
    */
-  async snapshotToFile(path: string): Promise<{ sizeBytes: number }> {
+  async snapshotToFile(path: string): Promise<SnapshotFileResult> {
     this.assertCopyable();
-    return { sizeBytes: await writeCopy(this.live(), path, 1) };
+    const { size, how } = await writeCopy(this.live(), path, 1);
+    const dbFile = how === "copy" && !this.memory ? statFile(this.path) : undefined;
+    return dbFile === undefined ? { sizeBytes: size } : { sizeBytes: size, dbFile };
   }
 
   /**
@@ -785,7 +819,7 @@ export class SqliteEngine {
       case "binary":
         this.assertCopyable();
         if (opts.vacuum) return { sizeBytes: vacuumInto(this.w.db, path) };
-        return { sizeBytes: await writeCopy(this.live(), path, this.memory ? 1 : 2) };
+        return { sizeBytes: (await writeCopy(this.live(), path, this.memory ? 1 : 2)).size };
       default:
         throw new DbError(INVALID_BACKUP_FORMAT);
     }
@@ -862,10 +896,31 @@ export class SqliteEngine {
   }
 
   /** Closes all connections; further calls fail with {@link DbError}. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Closes all connections; further calls fail with {@link DbError}. A
+   * writable file database is checkpointed completely first when readers
+   * allow it, and then reports the file's stat (see {@link CloseReport}).
+   */
+  close(): CloseReport {
+    if (this.closed) return {};
     this.closed = true;
     this.r?.close();
+    this.r = undefined;
+    let clean = false;
+    if (!this.readOnly && !this.memory && !this.w.db.isTransaction) {
+      clean = checkpointComplete(this.checkpointTruncate());
+    }
     this.w.close();
+    const cleanDbFile = clean ? statFile(this.path) : undefined;
+    return cleanDbFile === undefined ? {} : { cleanDbFile };
+  }
+}
+
+function statFile(path: string): DbFileStat | undefined {
+  try {
+    const st = Deno.statSync(path);
+    return st.mtime === null ? undefined : { size: st.size, mtimeMs: st.mtime.getTime() };
+  } catch {
+    return undefined;
   }
 }

@@ -81,17 +81,18 @@ export async function copyLive(live: LiveDatabase, dst: string): Promise<"copy" 
 /**
  * A consistent copy at `dst` with header bytes 18/19 set to `journal`
  * (1 = rollback journal, opens anywhere; 2 = WAL, as the live file),
- * fsynced. Returns its size in bytes.
+ * fsynced. Returns its size in bytes and how it was made (`copy`: the
+ * WAL was checkpointed completely into the live file first).
  */
 export async function writeCopy(
   live: LiveDatabase,
   dst: string,
   journal: JournalByte,
-): Promise<number> {
-  await copyLive(live, dst);
+): Promise<{ size: number; how: "copy" | "backup" }> {
+  const how = await copyLive(live, dst);
   try {
     setJournalBytes(dst, journal);
-    return syncFile(dst);
+    return { size: syncFile(dst), how };
   } catch (e) {
     removeIfExists(dst);
     throw e;

@@ -104,10 +104,11 @@ function handle(m: WorkerRequest): Handled | Promise<Handled> {
       return { value: need().stateHash() };
     case "checkpoint":
       return { value: need().checkpoint() };
-    case "close":
-      engine?.close();
+    case "close": {
+      const report = engine?.close() ?? {};
       engine = undefined;
-      return { value: undefined };
+      return { value: report };
+    }
   }
 }
 

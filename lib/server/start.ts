@@ -30,6 +30,7 @@ import type { Config } from "./config.ts";
 import { statusReport } from "./status_report.ts";
 import { Maintenance } from "./maintenance.ts";
 import { checkSnapshotsAtStart, recoveryWatcher } from "./snapshot_recovery.ts";
+import { matchFingerprint, removeFingerprint, writeFingerprint } from "./fingerprint.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -171,14 +172,20 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     );
     const caughtUp = recoveryWatcher(config.dataDir, recovery.voteFloorIndex, storageLog);
     for (const [id, addr] of Object.entries(recovery.peerAddresses)) cluster.learned.set(id, addr);
-    if (config.onDisk) await removeDbFiles(config.dbPath);
+    const heldIndex = config.onDisk
+      ? await prepareOnDiskDb(config, storage, recovery.voteFloorIndex, log)
+      : undefined;
     // In memory: a fresh RAM-backed file the read workers share, deleted at close.
     db = await DbClient.open({
       path: config.onDisk ? config.dbPath : undefined,
       foreignKeys: config.foreignKeys,
+      // -on-disk: the file changes only at snapshots, so a fingerprint can vouch for it.
+      autoCheckpoint: !config.onDisk,
     });
     const snapshots = storage.snapshots;
-    fsm = new SqliteStateMachine(db, (err) => fatal(err), () => snapshots.tempPath("local"));
+    const sm = new SqliteStateMachine(db, (err) => fatal(err), () => snapshots.tempPath("local"));
+    fsm = sm;
+    if (heldIndex !== undefined) sm.appliedThrough = heldIndex;
     const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined &&
       storage.stable.hardState().term === 0;
     const boot = await decideBootstrap(config, isNew, cluster, log);
@@ -200,10 +207,18 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       observer: {
         onApplied: (_id, entries) => caughtUp(entries.at(-1)?.index ?? 0),
         onRestored: (_id, meta) => caughtUp(meta.index),
+        onSnapshotTaken: (_id, meta) => {
+          const dbFile = sm.lastSnapshotDbFile;
+          if (!config.onDisk || dbFile === undefined) return;
+          writeFingerprint(config.dataDir, meta.index, dbFile).catch((err) =>
+            log(`[store] could not write the -on-disk fingerprint: ${err}`)
+          );
+        },
       },
       snapshotThreshold: config.snapshotThreshold,
       trailingEntries: config.trailingEntries,
       snapshotIntervalMs: config.snapshotIntervalMs,
+      stateMachineIndex: heldIndex,
       bootstrap: boot === undefined ? undefined : [...boot.keys()],
       bootstrapContext: boot === undefined ? undefined : Object.fromEntries(boot),
       onFatal: (err) => fatal(err),
@@ -246,7 +261,13 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       await server.shutdown().catch(() => {});
       await cluster.close().catch(() => {});
       await mux.close().catch(() => {});
-      await db?.close().catch(() => {});
+      const closed = await db?.close().catch(() => undefined);
+      // -on-disk: a database file checkpointed completely at close holds
+      // exactly the entries applied so far; the next start can use it as is.
+      if (config.onDisk && fsm !== undefined && closed?.cleanDbFile !== undefined) {
+        await writeFingerprint(config.dataDir, fsm.appliedThrough, closed.cleanDbFile)
+          .catch(() => {});
+      }
       await storage?.close().catch(() => {});
     })();
 
@@ -354,6 +375,40 @@ function resolveAddresses(config: Config, httpAddr: string, raftAddr: string): C
 function addrText(addr: Deno.Addr): string {
   const a = addr as Deno.NetAddr;
   return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
+
+/**
+ * -on-disk at start: keep db.sqlite when its fingerprint matches and the
+ * log can continue from the index it vouches for (lib/server/fingerprint.ts);
+ * its WAL holds only changes the log will replay, so it goes. Otherwise the
+ * database is rebuilt from scratch. Returns the index the file holds.
+ */
+async function prepareOnDiskDb(
+  config: Config,
+  storage: Storage,
+  voteFloorIndex: number,
+  log: (line: string) => void,
+): Promise<number | undefined> {
+  const held = voteFloorIndex > 0 ? undefined : matchFingerprint(config.dataDir, config.dbPath);
+  const snap = storage.snapshots.latest();
+  const first = storage.log.firstIndex();
+  const last = storage.log.lastIndex();
+  const continues = held !== undefined && held <= last &&
+    (snap === undefined ? first === 1 : held >= snap.index);
+  if (continues) {
+    for (const suffix of ["-wal", "-shm"]) await removeIfPresent(config.dbPath + suffix);
+    log(`[store] -on-disk: ${config.dbPath} matches its fingerprint at index ${held}; not rebuilt`);
+    return held;
+  }
+  removeFingerprint(config.dataDir);
+  await removeDbFiles(config.dbPath);
+  return undefined;
+}
+
+async function removeIfPresent(path: string): Promise<void> {
+  await Deno.remove(path).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
 }
 
 async function removeDbFiles(path: string): Promise<void> {

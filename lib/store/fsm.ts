@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { CommandOutcome, DbClient } from "../db/mod.ts";
+import type { CommandOutcome, DbClient, DbFileStat } from "../db/mod.ts";
 import type { Done, SnapshotData, StateMachine } from "../node/interfaces.ts";
 import { FileSnapshotData } from "../storage/snapshot_store.ts";
 import type { Entry, SnapshotMeta } from "../raft/types.ts";
@@ -49,6 +49,17 @@ export class SqliteStateMachine implements StateMachine {
     private readonly tempPath: () => string,
   ) {}
 
+  /**
+   * Index of the last entry whose apply (or restore) the database finished,
+   * counted even after the driver stopped listening: after the database
+   * closes, this is exactly the state its file holds (the -on-disk
+   * fingerprint written at shutdown depends on it).
+   */
+  appliedThrough = 0;
+
+  /** The database file's stat right after the newest snapshot's checkpoint, if it was complete. */
+  lastSnapshotDbFile: DbFileStat | undefined;
+
   apply(entries: readonly Entry[], done: (results: unknown[]) => void): void {
     const commands: Uint8Array[] = [];
     const positions: number[] = [];
@@ -59,8 +70,13 @@ export class SqliteStateMachine implements StateMachine {
       }
     }
     const results: ApplyResult[] = new Array(entries.length).fill(null);
-    if (commands.length === 0) return done(results);
+    const last = entries.at(-1)?.index ?? this.appliedThrough;
+    if (commands.length === 0) {
+      this.appliedThrough = last;
+      return done(results);
+    }
     this.db.applyCommands(commands).then((outcomes) => {
+      this.appliedThrough = last;
       for (const [k, outcome] of outcomes.entries()) {
         const at = positions[k];
         if (at !== undefined) results[at] = outcome;
@@ -74,7 +90,9 @@ export class SqliteStateMachine implements StateMachine {
 
   snapshot(done: (err: Error | undefined, data: SnapshotData) => void): void {
     const path = this.tempPath();
-    this.db.snapshotToFile(path).then(({ sizeBytes }) => {
+    this.lastSnapshotDbFile = undefined;
+    this.db.snapshotToFile(path).then(({ sizeBytes, dbFile }) => {
+      this.lastSnapshotDbFile = dbFile;
       this.stats.snapshots++;
       done(undefined, new FileSnapshotData(path, sizeBytes));
     }, (err) => {
@@ -83,11 +101,12 @@ export class SqliteStateMachine implements StateMachine {
     });
   }
 
-  restore(_meta: SnapshotMeta, data: SnapshotData, done: Done): void {
+  restore(meta: SnapshotMeta, data: SnapshotData, done: Done): void {
     if (!(data instanceof FileSnapshotData)) {
       return done(new TypeError("the SQLite state machine restores snapshot files only"));
     }
     this.db.restoreFromFile(data.path, { check: "header" }).then(() => {
+      this.appliedThrough = meta.index;
       this.stats.restores++;
       this.stats.lastUpdateMs = Date.now();
       done();
