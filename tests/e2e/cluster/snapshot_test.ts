@@ -68,6 +68,17 @@ Deno.test({
       await mustExecute(leader.url, [
         "CREATE TABLE t(id INTEGER PRIMARY KEY, big INTEGER, b BLOB, r REAL, s TEXT)",
       ]);
+      // /boot is for a lone node only: a cluster would silently diverge.
+      const sqlite = new TextEncoder().encode("SQLite format 3\0");
+      for (
+        const [n, why] of [[leader, "not single-node"], [
+          c.followersOf(leader)[1]!,
+          "not leader",
+        ]] as const
+      ) {
+        const res = await fetch(`${n.url}/boot`, { method: "POST", body: sqlite });
+        assert.deepEqual([res.status, await res.text()], [503, `${why}\n`], `/boot on ${n.name}`);
+      }
       const lagging = c.followersOf(leader)[0]!;
       await c.kill(lagging, "SIGKILL");
       await writeRows(leader.url, 0, 400);
