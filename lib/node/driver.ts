@@ -829,8 +829,14 @@ export class RaftDriver {
       const data = this.#o.snapshotStore.read(rd.snapshot);
       this.#smQueue.push({ kind: "restore", meta: rd.snapshot, data });
     }
-    if (rd.committedEntries.length > 0) {
-      this.#smQueue.push({ kind: "apply", entries: rd.committedEntries });
+    // At most APPLY_BATCH_MAX entries per state machine call: a Ready can
+    // carry a whole replayed log (megabytes of entries) at once.
+    const committed = rd.committedEntries;
+    for (let i = 0; i < committed.length; i += APPLY_BATCH_MAX) {
+      const entries = committed.length <= APPLY_BATCH_MAX
+        ? committed
+        : committed.slice(i, i + APPLY_BATCH_MAX);
+      this.#smQueue.push({ kind: "apply", entries });
     }
     for (const rs of rd.readStates) {
       const batch = this.#reads.get(rs.context);

@@ -306,6 +306,9 @@ export class MemoryTransportHub {
 }
 
 /** Real time: a monotonic clock and the runtime's timers (zero delays run as microtasks). */
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class SystemClock implements Clock {
   nowMs(): number {
     return performance.now();
@@ -325,7 +328,14 @@ export class SystemClock implements Clock {
         live = false;
       };
     }
-    const handle = setTimeout(fn, delayMs);
+    // setTimeout fires at once beyond 2^31-1 ms (about 24.8 days); wait in
+    // steps instead, so a long interval (e.g. -raft-snap-int 1000h) is kept.
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = (leftMs: number) => {
+      const stepMs = Math.min(leftMs, MAX_TIMER_MS);
+      handle = setTimeout(() => (leftMs > stepMs ? arm(leftMs - stepMs) : fn()), stepMs);
+    };
+    arm(delayMs);
     return () => clearTimeout(handle);
   }
 }

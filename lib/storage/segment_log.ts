@@ -163,6 +163,8 @@ export class SegmentLog implements LogStore {
   /** Queued operations that write or remove entries. */
   #writesQueued = 0;
   #writer: Writer | undefined;
+  /** The next append starts a new segment (set when a compaction point falls in the last one). */
+  #rollNext = false;
   readonly #readers = new Map<Segment, Deno.FsFile>();
   #closed = false;
 
@@ -295,7 +297,11 @@ export class SegmentLog implements LogStore {
     const batch = encodeBatch(entries);
     let seg = this.#segments.at(-1);
     let isNew = false;
-    if (seg === undefined || (seg.size > 0 && seg.size + batch.bytes.length > this.#segmentBytes)) {
+    if (
+      seg === undefined ||
+      (seg.size > 0 && (this.#rollNext || seg.size + batch.bytes.length > this.#segmentBytes))
+    ) {
+      this.#rollNext = false;
       seg = {
         first: first.index,
         path: join(this.dir, segmentName(first.index)),
@@ -346,6 +352,10 @@ export class SegmentLog implements LogStore {
     let n = 0;
     while (n < this.#segments.length && segLast(this.#segments[n]!) <= index) n++;
     const removed = this.#segments.splice(0, n);
+    // The compaction point lies in the segment being appended to: start a new
+    // one, so that the next compaction can remove this one whole and the log
+    // on disk stays near the entries kept, not one segment's size.
+    if (this.#segments.length === 1) this.#rollNext = true;
     for (const seg of removed) this.#closeReader(seg);
     if (this.#cacheFirst <= index) this.#dropCacheBelow(index + 1);
     const meta = encodeMeta(index, term);

@@ -438,3 +438,19 @@ async function assertRejectsCorrupt(fn: () => Promise<unknown>): Promise<Corrupt
   }
   assert.fail("expected open to throw");
 }
+
+Deno.test("segment log: a compaction point inside the last segment starts a new one, so the next compaction frees it", async () => {
+  await withTempDir(async (dir) => {
+    // Big segments: without the roll everything would stay in one file forever.
+    const log = await openLog(dir, { segmentBytes: 1 << 20, cacheBytes: 0 });
+    await call((done) => log.append(makeEntries(1, 10, 1, 10), done));
+    await call((done) => log.compact(5, 1, done));
+    assert.deepEqual(await segmentFiles(dir), [segmentName(1)]);
+    await call((done) => log.append(makeEntries(11, 10, 1, 10), done));
+    assert.deepEqual(await segmentFiles(dir), [segmentName(1), segmentName(11)]);
+    await call((done) => log.compact(15, 1, done));
+    assert.deepEqual(await segmentFiles(dir), [segmentName(11)], "the old segment went whole");
+    assert.deepEqual(plain(all(log)), plain(makeEntries(16, 5, 1, 10)));
+    await log.close();
+  });
+});
