@@ -226,6 +226,8 @@ export class RaftDriver {
   #snapshotWaiters: SnapshotCallback[] = [];
   /** Trailing entries for the next snapshot's compaction (snapshotNow's override). */
   #nextTrailing: number | undefined;
+  /** The next snapshot is taken even at the newest snapshot's index (it replaces that one). */
+  #forceNext = false;
   #snapshotTimerCancel: (() => void) | undefined;
   #snapshotsTaken = 0;
   #lastSnapshotMs = 0;
@@ -1057,13 +1059,18 @@ export class RaftDriver {
    * rqlite's `POST /snapshot`. `done(undefined, undefined)` when nothing was
    * applied since the newest snapshot.
    */
-  snapshotNow(trailingEntries: number | undefined, done: SnapshotCallback): void {
+  snapshotNow(
+    trailingEntries: number | undefined,
+    done: SnapshotCallback,
+    options: { force?: boolean } = {},
+  ): void {
     if (this.#state !== "running") return done(new DriverStoppedError(), undefined);
+    if (options.force) this.#forceNext = true;
     check(
       trailingEntries === undefined || trailingEntries >= 0,
       () => `trailingEntries must be >= 0, got ${trailingEntries}`,
     );
-    if (!this.#snapshotting && this.#appliedIndex <= this.#snapshotIndex) {
+    if (!this.#snapshotting && !this.#forceNext && this.#appliedIndex <= this.#snapshotIndex) {
       return done(undefined, undefined);
     }
     this.#snapshotWaiters.push(done);
@@ -1083,8 +1090,11 @@ export class RaftDriver {
     this.#snapshotWaiters = [];
     const trailing = this.#nextTrailing;
     this.#nextTrailing = undefined;
+    const force = this.#forceNext;
+    this.#forceNext = false;
     // A snapshot received from the leader (installed or on its way) supersedes this one.
-    if (index <= this.#snapshotIndex || index < core.status().firstIndex - 1) {
+    const stale = force ? index < this.#snapshotIndex : index <= this.#snapshotIndex;
+    if (stale || index < core.status().firstIndex - 1) {
       this.#snapshotting = false;
       for (const cb of waiters) cb(undefined, undefined);
       return this.#smDone();

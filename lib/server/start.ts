@@ -164,11 +164,16 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     storage = await openStorage(config.dataDir);
     for (const w of storage.warnings) log(`[storage] ${w}`);
     const storageLog = (line: string) => log(`[storage] ${line}`);
+    // -on-disk with a matching db.sqlite: the newest snapshot is not read at
+    // start (its CRC is checked in the background once the node runs).
+    const trustNewest = config.onDisk &&
+      matchFingerprint(config.dataDir, config.dbPath) !== undefined;
     const recovery = await checkSnapshotsAtStart(
       storage,
       config.dataDir,
       storageLog,
       config.nodeId,
+      { trustNewest },
     );
     const caughtUp = recoveryWatcher(config.dataDir, recovery.voteFloorIndex, storageLog);
     for (const [id, addr] of Object.entries(recovery.peerAddresses)) cluster.learned.set(id, addr);
@@ -236,6 +241,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       applyTimeoutMs: config.applyTimeoutMs,
       voter: !config.nonVoter,
     });
+    if (trustNewest) verifyInBackground(storage, driver, storageLog);
     const conf = driver.status().conf;
     // A lone voter need not wait out an election timeout.
     if (conf.voters.length === 1 && conf.voters[0] === config.nodeId) driver.campaign();
@@ -375,6 +381,26 @@ function resolveAddresses(config: Config, httpAddr: string, raftAddr: string): C
 function addrText(addr: Deno.Addr): string {
   const a = addr as Deno.NetAddr;
   return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
+
+/**
+ * The newest snapshot's CRC, checked after an -on-disk fast start. A damaged
+ * one is moved aside and replaced at once by a new snapshot of the database
+ * (forced: even at the same index), so followers are never sent it.
+ */
+function verifyInBackground(storage: Storage, driver: RaftDriver, log: (line: string) => void) {
+  const meta = storage.snapshots.latest();
+  if (meta === undefined) return;
+  storage.snapshots.verify(meta).catch(async (err) => {
+    log(`snapshot ${meta.term}-${meta.index} failed its background check: ${err}; replacing it`);
+    await storage.snapshots.quarantine(meta).catch(() => {});
+    driver.snapshotNow(undefined, (e, taken) =>
+      log(
+        e === undefined
+          ? `snapshot ${taken?.term}-${taken?.index} replaces the damaged one`
+          : `could not replace the damaged snapshot: ${e.message}`,
+      ), { force: true });
+  });
 }
 
 /**

@@ -74,3 +74,44 @@ Deno.test("on-disk restart: a database file changed behind the node's back is re
     assert.equal((await databaseHash(second.url)).hash, before.hash);
     await second.kill("SIGKILL");
   }));
+
+Deno.test("on-disk restart: a damaged newest snapshot is caught in the background and replaced", () =>
+  withNodes("ondisk-badsnap", async (dir, track) => {
+    const first = await startTracked(track, () => spawnNode(dir, FLAGS));
+    await mustExecute(first.url, [
+      "CREATE TABLE t(id INTEGER PRIMARY KEY, big INTEGER, b BLOB, s TEXT)",
+    ]);
+    await writeRows(first.url, 0, 60);
+    const before = await databaseHash(first.url);
+    assert.equal((await first.kill("SIGTERM")).code, 0);
+    const snaps = [...Deno.readDirSync(`${dir}/snapshots`)]
+      .map((e) => e.name).filter((n) => n.endsWith(".snap")).sort((a, b) =>
+        Number(a.split("-")[1]?.split(".")[0]) - Number(b.split("-")[1]?.split(".")[0])
+      );
+    const newest = snaps.at(-1)!;
+    const f = await Deno.open(`${dir}/snapshots/${newest}`, { write: true });
+    await f.seek(2000, Deno.SeekMode.Start);
+    await f.write(new Uint8Array([1, 2, 3, 4]));
+    f.close();
+    const second = await startTracked(track, () => respawnNode(first, FLAGS));
+    assert.ok(NOT_REBUILT.test(second.stderr()), "still a fast restart");
+    for (let i = 0; i < 100 && !/replaces the damaged one/.test(second.stderr()); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(second.stderr(), /failed its background check/);
+    assert.match(second.stderr(), /replaces the damaged one/);
+    const names = [...Deno.readDirSync(`${dir}/snapshots`)].map((e) => e.name);
+    assert.ok(names.includes(`${newest}.corrupt`), names.join(" "));
+    // The replacement is at the applied index (the new term's no-op may be past the old one).
+    assert.ok(names.some((n) => n.endsWith(".snap")), names.join(" "));
+    assert.equal((await databaseHash(second.url)).hash, before.hash);
+    // The replacement is sound: a normal (in-memory) start restores from it.
+    assert.equal((await second.kill("SIGTERM")).code, 0);
+    const third = await startTracked(
+      track,
+      () => respawnNode(first, ["-raft-snap", "40", "-raft-snap-int", "0s"]),
+    );
+    assert.equal((await databaseHash(third.url)).hash, before.hash);
+    assert.doesNotMatch(third.stderr(), /corrupt/, "the newest snapshot now verifies");
+    await third.kill("SIGKILL");
+  }));

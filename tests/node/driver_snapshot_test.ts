@@ -90,3 +90,20 @@ Deno.test("stateMachineIndex: a state machine already at an index skips the rest
   assert.equal(held.map.get("after"), "restart");
   c.stopAll();
 });
+
+Deno.test("snapshotNow force: takes a snapshot even when nothing is new (replacing a damaged one)", () => {
+  const { c, a } = single();
+  c.put(a, "k", "v");
+  const first = snapshotNow(c, undefined);
+  assert.ok(first.meta !== undefined);
+  assert.equal(snapshotNow(c, undefined).meta, undefined, "nothing new");
+  const out: { meta?: SnapshotMeta; done: boolean } = { done: false };
+  a.driver.snapshotNow(undefined, (_err, meta) => {
+    out.meta = meta;
+    out.done = true;
+  }, { force: true });
+  c.runUntil(() => out.done, 5_000, "forced snapshot");
+  assert.deepEqual(out.meta, first.meta, "same index, taken again");
+  assert.equal(a.driver.status().snapshotsTaken, 2);
+  c.stopAll();
+});
