@@ -182,12 +182,21 @@ export async function startRaftlite(opts: RaftliteOptions = {}): Promise<ServerH
   });
 }
 
+/** Options for {@link startCeiling}. */
+export interface CeilingOptions {
+  /** A directory its `/upload` and `/download` endpoints may write and read (default: none). */
+  fileDir?: string;
+}
+
 /** Starts the trivial Deno.serve ceiling server and waits until it is ready. */
-export async function startCeiling(): Promise<ServerHandle> {
+export async function startCeiling(opts: CeilingOptions = {}): Promise<ServerHandle> {
   const [port] = freePorts(1) as [number];
+  const files = opts.fileDir === undefined
+    ? []
+    : [`--allow-read=${opts.fileDir}`, `--allow-write=${opts.fileDir}`];
   return await spawnServer({
     name: "ceiling server",
-    args: ["run", "--allow-net=127.0.0.1", path(CEILING), String(port)],
+    args: ["run", "--allow-net=127.0.0.1", ...files, path(CEILING), String(port)],
     port,
     readyTimeoutMs: 30_000,
   });
