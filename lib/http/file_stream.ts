@@ -8,8 +8,8 @@
  * @module
  */
 
-/** Bytes read from the file per chunk. */
-export const FILE_CHUNK_BYTES = 64 * 1024;
+/** Bytes read from the file per chunk (1 MiB: 64 KiB chunks held a 1 GiB download to ~190 MB/s). */
+export const FILE_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Streams the open `file` from its current position to its end. `onDone`
