@@ -17,7 +17,7 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { isDisallowedPragmaAction } from "./pragma.ts";
 
 // Authorizer codes from sqlite3.h (a stable ABI).
@@ -210,15 +210,16 @@ export class Connection {
 
   /**
    * Runs one statement of the engine's own past the pragma guard (not
-   * cached) and returns its first row as an array, or undefined.
+   * cached), with positional `params`, and returns its first row as an
+   * array, or undefined.
    */
-  internalRow(sql: string): unknown[] | undefined {
+  internalRow(sql: string, ...params: SQLInputValue[]): unknown[] | undefined {
     this.internal = true;
     try {
       const st = this.db.prepare(sql);
       st.setReturnArrays(true);
       st.setReadBigInts(true);
-      return st.get() as unknown[] | undefined;
+      return st.get(...params) as unknown[] | undefined;
     } finally {
       this.internal = false;
     }

@@ -31,6 +31,10 @@
  *   statement after the other (go-sqlite3's loop): parameters bind to the
  *   first; an execute reports the counters after the last; a query returns
  *   the rows of the last.
+ * - Group commit ({@link SqliteEngine.applyBatch}): log entries applied
+ *   together share one SQLite transaction when they are plain single-
+ *   statement writes, with results and final state identical to applying
+ *   each on its own (see {@link SqliteEngine.applyBatch} for the rules).
  * - Snapshots and backups go file to file (`snapshotToFile`,
  *   `backupToFile`, `restoreFromFile`; snapshot_file.ts, dump.ts): a
  *   checkpoint plus a file copy, SQLite's online backup, or a streamed SQL
@@ -171,6 +175,48 @@ export const QUERY_WRITE_ERROR = "attempt to change database via query operation
 /** rqlite's message for a read past its `db_timeout`. */
 export const QUERY_TIMEOUT_ERROR = "query timeout";
 
+/** Commands in one group commit at most (the driver's apply batches hold up to 4096). */
+export const GROUP_COMMIT_MAX = 4096;
+
+/**
+ * Leading keywords of the statements a group may hold: writes that cannot
+ * begin, end or otherwise control a transaction (see
+ * {@link SqliteEngine.applyBatch}).
+ */
+const GROUPABLE_KEYWORDS: ReadonlySet<string> = new Set([
+  "INSERT",
+  "UPDATE",
+  "DELETE",
+  "REPLACE",
+  "CREATE",
+  "DROP",
+  "ALTER",
+  "WITH",
+]);
+
+/** Temporary tables that {@link SqliteEngine.restoreCounters} creates and drops again. */
+const COUNTER_ROWID_TABLE = 'temp."raftlite group commit: rowid"';
+const COUNTER_CHANGES_TABLE = 'temp."raftlite group commit: changes"';
+
+/**
+ * Thrown out of {@link SqliteEngine.execute} / {@link SqliteEngine.request}
+ * (through {@link SqliteEngine.apply}) when a statement ended the group's
+ * transaction: SQLite rolled it back as a whole (`OR ROLLBACK`,
+ * `RAISE(ROLLBACK)`, an I/O error...). Nothing after that statement ran.
+ */
+class GroupLost extends Error {
+  override name = "GroupLost";
+}
+
+/** A group commit in progress. */
+interface Group {
+  /** Indices (into the batch) of the commands applied in the group, in order. */
+  readonly members: number[];
+  /** The write connection's `last_insert_rowid()` and `changes()` before the group. */
+  readonly lastInsertRowid: bigint;
+  readonly changes: bigint;
+}
+
 function messageOf(e: unknown): string {
   return cleanSqliteMessage(e instanceof Error ? e.message : String(e));
 }
@@ -227,6 +273,8 @@ export class SqliteEngine {
   private r: Connection | undefined;
   private closed = false;
   private nextForcedCheckpoint = 0;
+  /** A group commit's transaction is open on the write connection (see {@link applyBatch}). */
+  private grouped = false;
 
   constructor(options: EngineOptions = {}) {
     this.path = options.path ?? ":memory:";
@@ -349,7 +397,271 @@ export class SqliteEngine {
           return { results: [], error: `unknown command kind: ${String(cmd.kind)}` };
       }
     } catch (e) {
+      if (e instanceof GroupLost) throw e;
       return { results: [], error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /**
+   * Applies a batch of commands from the log, in order, with group commit:
+   * one outcome per item (a string item is a command that could not be
+   * decoded, its outcome that error). Outcomes and the final database state
+   * are exactly those of {@link apply} on each command in turn, whatever
+   * the batch boundaries; only the number of SQLite commits differs. Never
+   * throws for a command; throws only when the engine cannot restore an
+   * identical state (then the replica must stop).
+   *
+   * A *group* is a run of consecutive *simple* commands applied inside one
+   * transaction (a plain deferred BEGIN issued here, COMMIT at its end). A
+   * command is simple when it is an `execute` or a `request` without
+   * `transaction` and `rollbackOnError`, and every statement in it is blank,
+   * or is one single statement (SQLite's own parse says nothing but blanks
+   * follows it; a statement that does not prepare does not count) that
+   * starts with INSERT, UPDATE, DELETE, REPLACE, CREATE, DROP, ALTER or
+   * WITH, without the `explain` flag. Such statements can neither begin nor
+   * commit a transaction; statement failures inside the group roll back the
+   * statement alone, as the autocommit transaction would (ABORT), `OR FAIL`
+   * keeps its partial changes as in autocommit, and `changes()` /
+   * `last_insert_rowid()` are those of the connection either way.
+   *
+   * Every other command (queries, `transaction` commands, BEGIN / COMMIT /
+   * ROLLBACK / SAVEPOINT / RELEASE / END, PRAGMA, VACUUM, ATTACH, multi-
+   * statement strings, loads...) first commits the open group, then runs on
+   * its own as before. Commands that do not decode and `noop`s touch nothing
+   * and leave the group open. No group starts while the write connection is
+   * inside a transaction (a client's BEGIN), nor while foreign key
+   * enforcement is on (a deferred constraint fails a statement's own commit
+   * in autocommit, but only the group's COMMIT inside one). A group holds at
+   * most {@link GROUP_COMMIT_MAX} commands and is committed before this
+   * returns.
+   *
+   * When SQLite rolls the group's whole transaction back (`OR ROLLBACK`, a
+   * column's `ON CONFLICT ROLLBACK`, a trigger's `RAISE(ROLLBACK)`, an error
+   * SQLite escalates: SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM...), checked
+   * after every statement, or when the group's COMMIT fails, the group's
+   * commands so far are undone; they are then applied again one at a time
+   * in autocommit from the same state, `last_insert_rowid()` and
+   * `changes()` restored first, and their outcomes replace the earlier
+   * ones. The next simple command starts a new group.
+   */
+  applyBatch(items: readonly (Command | string)[]): CommandOutcome[] {
+    const out: CommandOutcome[] = new Array(items.length);
+    let group: Group | undefined;
+    // Set when no group could start (a client's transaction, foreign keys
+    // on): only a command that is not simple changes that (or, rarely, a
+    // rollback; then not grouping is merely slower), so do not ask again
+    // before one has run.
+    let noGroup = false;
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        if (typeof item === "string") {
+          out[i] = { results: [], error: item };
+          continue;
+        }
+        if (item.kind === "noop") {
+          out[i] = this.apply(item);
+          continue;
+        }
+        const simple = this.simple(item);
+        if (group !== undefined && (!simple || group.members.length >= GROUP_COMMIT_MAX)) {
+          const g = group;
+          group = undefined;
+          this.endGroup(g, items, out);
+        }
+        if (group !== undefined && !this.w.db.isTransaction) {
+          // Only a statement can end the transaction (checked after each);
+          // should anything else have rolled it back, redo before going on.
+          const g = group;
+          group = undefined;
+          this.redoGroup(g, items, out);
+        }
+        if (group === undefined && simple && !noGroup) {
+          group = this.startGroup();
+          noGroup = group === undefined;
+        }
+        if (group === undefined) {
+          out[i] = this.apply(item);
+          if (!simple) noGroup = false;
+          continue;
+        }
+        group.members.push(i);
+        try {
+          out[i] = this.apply(item);
+        } catch (e) {
+          if (!(e instanceof GroupLost)) throw e;
+          const g = group;
+          group = undefined;
+          this.redoGroup(g, items, out);
+        }
+      }
+      if (group !== undefined) {
+        const g = group;
+        group = undefined;
+        this.endGroup(g, items, out);
+      }
+      return out;
+    } finally {
+      if (this.grouped) this.abandonGroup();
+    }
+  }
+
+  /** Whether `cmd` may join a group (see {@link applyBatch}). */
+  private simple(cmd: Command): boolean {
+    if (cmd.kind !== "execute" && cmd.kind !== "request") return false;
+    if (cmd.transaction || cmd.rollbackOnError || this.closed || this.readOnly) return false;
+    for (const st of cmd.statements) {
+      if (st.sql === "") continue;
+      if (st.explain || !this.singleWrite(st.sql)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * True when `sql` is blank or exactly one statement that starts with a
+   * groupable keyword. The end of the statement is where SQLite's parser
+   * ended it (the same as {@link exec} and {@link rows} use), which depends
+   * only on the text once the statement prepares; a statement that does not
+   * prepare (yet) is not simple.
+   */
+  private singleWrite(sql: string): boolean {
+    const pos = skipBlank(sql, 0);
+    if (pos >= sql.length) return true;
+    if (!GROUPABLE_KEYWORDS.has(leadingKeyword(sql))) return false;
+    try {
+      const p = this.w.prepare(pos === 0 ? sql : sql.slice(pos));
+      return skipBlank(sql, pos + p.sourceLength) >= sql.length;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Opens a group's transaction, or undefined when no group may start now. */
+  private startGroup(): Group | undefined {
+    const c = this.w;
+    if (this.closed || this.readOnly || this.grouped || c.db.isTransaction) return undefined;
+    let lastInsertRowid: bigint;
+    let changes: bigint;
+    try {
+      // Not cached: a flag pragma's value is compiled into the statement.
+      const fk = c.internalRow("PRAGMA foreign_keys");
+      if (fk === undefined || fk[0] !== 0n) return undefined;
+      const row = c.internalRow("SELECT last_insert_rowid(), changes()")!;
+      lastInsertRowid = row[0] as bigint;
+      changes = row[1] as bigint;
+      c.internalExec("BEGIN");
+    } catch {
+      return undefined;
+    }
+    this.grouped = true;
+    return { members: [], lastInsertRowid, changes };
+  }
+
+  /**
+   * Commits a group; if the COMMIT fails without committing, applies the
+   * group's commands again one by one.
+   *
+   * A failing COMMIT either left the transaction open (SQLITE_BUSY), or
+   * rolled it back (an I/O error writing the WAL), or committed and then
+   * failed in the WAL hook (the automatic checkpoint runs inside the
+   * COMMIT's step and its error becomes the COMMIT's). The last two both
+   * leave no transaction; the read connection's `PRAGMA data_version`,
+   * which changes when another connection commits, tells them apart. (An
+   * in-memory database has no WAL hook.)
+   */
+  private endGroup(g: Group, items: readonly (Command | string)[], out: CommandOutcome[]): void {
+    this.grouped = false;
+    const c = this.w;
+    // Gone: rolled back (nothing in a group can commit), though every
+    // statement checks for that already.
+    if (!c.db.isTransaction) return this.redoGroup(g, items, out);
+    const version = this.readDataVersion();
+    try {
+      c.internalExec("COMMIT");
+      return;
+    } catch {
+      // Handled below.
+    }
+    if (!c.db.isTransaction && this.r !== undefined) {
+      const now = this.readDataVersion();
+      if (version === undefined || now === undefined) {
+        throw new DbError("group commit: COMMIT failed and whether it committed is unknown");
+      }
+      if (now !== version) return; // Committed; the error came after (the checkpoint).
+    }
+    this.redoGroup(g, items, out);
+  }
+
+  /** The read connection's `PRAGMA data_version`; undefined without one or on failure. */
+  private readDataVersion(): unknown {
+    if (this.r === undefined) return undefined;
+    try {
+      const row = runner(this.r.prepare("PRAGMA data_version")).all()[0] as unknown[] | undefined;
+      return row?.[0];
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Undoes what is left of a group's transaction and applies its commands
+   * again one at a time in autocommit, from the state and counters the
+   * group started with, replacing their outcomes.
+   */
+  private redoGroup(g: Group, items: readonly (Command | string)[], out: CommandOutcome[]): void {
+    this.grouped = false;
+    const c = this.w;
+    if (c.db.isTransaction) c.internalExec("ROLLBACK");
+    if (c.db.isTransaction) throw new DbError("group commit: cannot roll the group back");
+    this.restoreCounters(g.lastInsertRowid, g.changes);
+    for (const i of g.members) out[i] = this.apply(items[i] as Command);
+  }
+
+  /** After an unexpected failure: rolls back an open group's transaction (best effort). */
+  private abandonGroup(): void {
+    this.grouped = false;
+    try {
+      if (!this.closed && this.w.db.isTransaction) this.w.internalExec("ROLLBACK");
+    } catch {
+      // The caller is failing already.
+    }
+  }
+
+  /**
+   * Sets the write connection's `last_insert_rowid()` to `lastInsertRowid`
+   * and `changes()` to `changes` (neither is rolled back with a
+   * transaction; node:sqlite cannot set them directly): inserts `changes`
+   * rows into a temporary WITHOUT ROWID table (which leaves
+   * `last_insert_rowid()` alone), one row with that rowid into a temporary
+   * rowid table, then deletes the `changes` rows. Both tables are dropped
+   * again (DDL changes neither counter). Throws if the counters do not come
+   * out right. Autocommit only.
+   */
+  private restoreCounters(lastInsertRowid: bigint, changes: bigint): void {
+    const c = this.w;
+    c.internalExec(
+      `CREATE TABLE ${COUNTER_CHANGES_TABLE}(k INTEGER PRIMARY KEY) WITHOUT ROWID;` +
+        `CREATE TABLE ${COUNTER_ROWID_TABLE}(x)`,
+    );
+    try {
+      c.internalRow(
+        `WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < ?1) ` +
+          `INSERT INTO ${COUNTER_CHANGES_TABLE}(k) SELECT n FROM s WHERE ?1 > 0`,
+        changes,
+      );
+      c.internalRow(`INSERT INTO ${COUNTER_ROWID_TABLE}(rowid) VALUES(?)`, lastInsertRowid);
+      c.internalExec(`DROP TABLE ${COUNTER_ROWID_TABLE}`);
+      c.internalRow(`DELETE FROM ${COUNTER_CHANGES_TABLE} WHERE k > 0`);
+    } finally {
+      c.internalExec(
+        `DROP TABLE IF EXISTS ${COUNTER_ROWID_TABLE};DROP TABLE IF EXISTS ${COUNTER_CHANGES_TABLE}`,
+      );
+    }
+    const row = c.internalRow("SELECT last_insert_rowid(), changes()")!;
+    if (row[0] !== lastInsertRowid || row[1] !== changes) {
+      throw new DbError(
+        `group commit: restored counters ${row[0]}/${row[1]}, not ${lastInsertRowid}/${changes}`,
+      );
     }
   }
 
@@ -366,10 +678,11 @@ export class SqliteEngine {
     const results: StatementResult[] = [];
     for (const st of cmd.statements) {
       if (st.sql === "") continue;
-      const t0 = performance.now();
+      const t0 = cmd.timings ? performance.now() : 0;
       const r = st.forceQuery ? this.rows(c, st, cmd, false, 0) : this.exec(c, st);
       if (cmd.timings) r.timeSec = (performance.now() - t0) / 1000;
       results.push(r);
+      if (this.grouped && !c.db.isTransaction) throw new GroupLost();
       if (r.error !== undefined) {
         if (open) {
           this.rollback(c);
@@ -402,7 +715,7 @@ export class SqliteEngine {
       const results: StatementResult[] = [];
       for (const st of cmd.statements) {
         if (st.sql === "") continue;
-        const t0 = performance.now();
+        const t0 = cmd.timings ? performance.now() : 0;
         const r = this.rows(c, st, cmd, readOnly, cmd.dbTimeoutMs ?? 0);
         if (cmd.timings) r.timeSec = (performance.now() - t0) / 1000;
         results.push(r);
@@ -428,7 +741,7 @@ export class SqliteEngine {
     const results: StatementResult[] = [];
     for (const st of cmd.statements) {
       if (st.sql === "") continue;
-      const t0 = performance.now();
+      const t0 = cmd.timings ? performance.now() : 0;
       let r: StatementResult;
       const read = this.requestKind(c, st);
       if (typeof read === "string") {
@@ -439,6 +752,7 @@ export class SqliteEngine {
       }
       if (cmd.timings) r.timeSec = (performance.now() - t0) / 1000;
       results.push(r);
+      if (this.grouped && !c.db.isTransaction) throw new GroupLost();
       if (r.error !== undefined && typeof read !== "string" && open) {
         this.rollback(c);
         open = false;
@@ -860,9 +1174,15 @@ export class SqliteEngine {
     this.assertOpen();
     const h = createHash("sha256");
     const c = this.w;
-    const schema = runner(
-      c.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name"),
-    ).all() as unknown[][];
+    // Fresh statements, not cached ones: a cached statement's column list
+    // stays that of the schema it was prepared for until its next step.
+    const all = (sql: string): unknown[][] => {
+      const st = c.db.prepare(sql);
+      st.setReadBigInts(true);
+      st.setReturnArrays(true);
+      return st.all() as unknown as unknown[][];
+    };
+    const schema = all("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name");
     const tables: string[] = [];
     for (const row of schema) {
       h.update(JSON.stringify(row));
@@ -873,11 +1193,9 @@ export class SqliteEngine {
     }
     for (const t of tables) {
       const quoted = `"${t.replaceAll('"', '""')}"`;
-      const p = c.prepare(`SELECT * FROM ${quoted}`);
-      const n = p.stmt.columns().length;
+      const n = c.db.prepare(`SELECT * FROM ${quoted}`).columns().length;
       const order = Array.from({ length: n }, (_, i) => i + 1).join(",");
-      const rows = runner(c.prepare(`SELECT * FROM ${quoted} ORDER BY ${order}`))
-        .all() as unknown[][];
+      const rows = all(`SELECT * FROM ${quoted} ORDER BY ${order}`);
       h.update(`table ${t} ${rows.length}\n`);
       for (const row of rows) {
         for (const v of row) {

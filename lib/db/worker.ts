@@ -14,7 +14,7 @@
  * @module
  */
 
-import { CommandDecodeError, decodeCommand } from "./command.ts";
+import { type Command, CommandDecodeError, decodeCommand } from "./command.ts";
 import { SqliteEngine } from "./engine.ts";
 import type { WorkerReply, WorkerRequest } from "./protocol.ts";
 import type { CommandOutcome } from "./result.ts";
@@ -33,27 +33,32 @@ function need(): SqliteEngine {
   return engine;
 }
 
+/**
+ * Decodes a batch of log entries and applies them with group commit
+ * ({@link SqliteEngine.applyBatch}: committed before this returns, so a read
+ * sent after the outcomes sees the whole batch), then keeps the WAL bounded.
+ */
 function applyBatch(buffer: ArrayBuffer, lengths: Uint32Array): CommandOutcome[] {
   const e = need();
-  const out: CommandOutcome[] = new Array(lengths.length);
+  const items: (Command | string)[] = new Array(lengths.length);
   let off = 0;
   for (let i = 0; i < lengths.length; i++) {
     const len = lengths[i]!;
     if (off + len > buffer.byteLength) {
-      out[i] = { results: [], error: "command decode: batch shorter than its lengths" };
+      items[i] = "command decode: batch shorter than its lengths";
       continue;
     }
     const bytes = new Uint8Array(buffer, off, len);
     off += len;
     try {
-      out[i] = e.apply(decodeCommand(bytes));
+      items[i] = decodeCommand(bytes);
     } catch (err) {
-      const msg = err instanceof CommandDecodeError || err instanceof Error
+      items[i] = err instanceof CommandDecodeError || err instanceof Error
         ? err.message
         : String(err);
-      out[i] = { results: [], error: msg };
     }
   }
+  const out = e.applyBatch(items);
   e.maintain();
   return out;
 }
