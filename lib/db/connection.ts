@@ -77,6 +77,10 @@ export interface Prepared {
   readonly readOnly: boolean;
   /** It applied a pragma that is not a plain read while being prepared. */
   readonly writesPragma: boolean;
+  /** It returns rows (a query, or RETURNING): its result columns depend on the schema. */
+  readonly returnsRows: boolean;
+  /** `PRAGMA schema_version` when it was prepared (checked for statements returning rows). */
+  readonly schemaVersion: number;
 }
 
 /** Options to open a connection. */
@@ -158,7 +162,26 @@ export class Connection {
    * cached statement comes back with its `readOnly` for the caller to judge.
    */
   prepare(sql: string, deny: Deny = "none"): Prepared {
-    const hit = this.cache.get(sql);
+    let hit = this.cache.get(sql);
+    // node:sqlite reads a statement's column count before SQLite re-prepares
+    // it after a schema change: the first run of a cached `SELECT *` after
+    // `ALTER TABLE ADD COLUMN` would drop the new column. And a prepare uses
+    // the connection's cached schema, stale when another connection changed
+    // it. So before a statement that returns rows is reused, and before any
+    // new prepare, the schema version is checked; on a change the connection
+    // reloads its schema and such statements are prepared again.
+    let version = -1;
+    if (hit === undefined || hit.returnsRows) {
+      version = this.schemaVersion();
+      if (version !== this.knownSchemaVersion) {
+        this.reloadSchema();
+        this.knownSchemaVersion = version;
+      }
+      if (hit !== undefined && hit.schemaVersion !== version) {
+        this.cache.delete(sql);
+        hit = undefined;
+      }
+    }
     if (hit !== undefined) {
       // Refresh recency: Map iteration order is insertion order.
       this.cache.delete(sql);
@@ -184,11 +207,14 @@ export class Connection {
     stmt.setReadBigInts(true);
     stmt.setReturnArrays(true);
     stmt.setAllowUnknownNamedParameters(true);
+    const returnsRows = stmt.columns().length > 0;
     const p: Prepared = {
       stmt,
       sourceLength: stmt.sourceSQL.length,
       readOnly: this.actions > 0 && !this.sawWrite,
       writesPragma: this.sawWritePragma,
+      returnsRows,
+      schemaVersion: version,
     };
     if (this.cache.size >= this.cacheSize) {
       const oldest = this.cache.keys().next();
@@ -230,9 +256,43 @@ export class Connection {
     this.cache.clear();
   }
 
+  #schemaStmt: StatementSync | undefined;
+  /** The schema version this connection last reloaded or checked against. */
+  private knownSchemaVersion = -1;
+
+  /**
+   * Makes this connection reload a schema another connection changed: a
+   * prepare uses the schema cached in the connection, which SQLite only
+   * checks against the file when a statement runs.
+   */
+  private reloadSchema(): void {
+    this.internal = true;
+    try {
+      this.db.prepare("SELECT count(*) FROM sqlite_schema").get();
+    } finally {
+      this.internal = false;
+    }
+  }
+
+  /** `PRAGMA schema_version`: changes with every schema change, by any connection. */
+  private schemaVersion(): number {
+    if (this.#schemaStmt === undefined) {
+      this.internal = true;
+      try {
+        this.#schemaStmt = this.db.prepare("PRAGMA schema_version");
+      } finally {
+        this.internal = false;
+      }
+      this.#schemaStmt.setReturnArrays(true);
+    }
+    const row = this.#schemaStmt.get() as unknown[] | undefined;
+    return Number(row?.[0] ?? 0);
+  }
+
   /** Closes the database (finalizing cached statements). */
   close(): void {
     this.cache.clear();
+    this.#schemaStmt = undefined;
     if (this.db.isOpen) this.db.close();
   }
 }

@@ -529,3 +529,26 @@ Deno.test(
     assert.equal((r[2] as { values: unknown[] }).values.length, 200000);
   }),
 );
+
+Deno.test("query: a cached SELECT * sees a column added since (same and other connection)", () => {
+  const dir = Deno.makeTempDirSync();
+  const w = new SqliteEngine({ path: `${dir}/db.sqlite` });
+  const r = new SqliteEngine({ path: `${dir}/db.sqlite`, readOnly: true });
+  try {
+    exec(w, ["CREATE TABLE x(a)", "INSERT INTO x VALUES(1)"]);
+    for (const e of [w, r]) assert.match(query(e, ["SELECT * FROM x"]), /"values":\[\[1\]\]/);
+    exec(w, ["ALTER TABLE x ADD COLUMN b DEFAULT 7"]);
+    // Cached statements, and one never prepared before (the schema changed on another connection).
+    for (const sql of ["SELECT * FROM x", "SELECT * FROM x WHERE 1"]) {
+      for (const e of [w, r]) {
+        const out = query(e, [sql]);
+        assert.match(out, /"columns":\["a","b"\]/, out);
+        assert.match(out, /"values":\[\[1,7\]\]/, out);
+      }
+    }
+  } finally {
+    r.close();
+    w.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
