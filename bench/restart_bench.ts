@@ -36,6 +36,7 @@
  * @module
  */
 
+import { dirBytes } from "./lib/fs.ts";
 import { attachProfiler, summarizeProfile } from "./lib/cpu_profile.ts";
 import { waitForQuiet } from "./lib/machine.ts";
 import { OutputTail, waitOrKill } from "./lib/proc.ts";
@@ -195,15 +196,6 @@ async function raftStatus(node: Node): Promise<Record<string, number>> {
 async function peakRssKiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
-}
-
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  for await (const e of Deno.readDir(dir)) {
-    const path = `${dir}/${e.name}`;
-    total += e.isDirectory ? await dirBytes(path) : (await Deno.lstat(path)).size;
-  }
-  return total;
 }
 
 // ---------------------------------------------------------------------------

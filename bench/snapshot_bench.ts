@@ -48,6 +48,7 @@
  * @module
  */
 
+import { dirBytes } from "./lib/fs.ts";
 import { DatabaseSync } from "node:sqlite";
 import { waitForQuiet } from "./lib/machine.ts";
 import { findOnPath, OutputTail, runCommand, waitOrKill } from "./lib/proc.ts";
@@ -202,15 +203,6 @@ function fileStream(path: string): ReadableStream<Uint8Array> {
       file = undefined;
     },
   });
-}
-
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  for await (const e of Deno.readDir(dir)) {
-    const p = `${dir}/${e.name}`;
-    total += e.isDirectory ? await dirBytes(p) : (await Deno.lstat(p)).size;
-  }
-  return total;
 }
 
 /** Builds the database at `path`; returns its size. */

@@ -29,62 +29,55 @@ export interface NodeMaintenance {
   boot(body: ReadableStream<Uint8Array>): Promise<void>;
 }
 
-/** `POST /snapshot[?trailing_logs=N]`: 200 when a snapshot was taken, 204 when nothing was new. */
-export async function handleSnapshot(
+/**
+ * The shared part of the three endpoints: POST only, a node whose store is
+ * open, and `run`'s errors as text with `failStatus` (BootError carries its own).
+ */
+async function maintain(
   req: Request,
   ctx: HttpContext,
-  qp: QueryParams,
+  failStatus: number,
+  run: (m: NodeMaintenance) => Promise<Response>,
 ): Promise<Response> {
   if (req.method !== "POST") return emptyStatus(405);
   const m = ctx.maintenance;
   if (m === undefined || ctx.store() === undefined) return textError(503, "store is not open");
-  if (qp.trailingLogs !== undefined && qp.trailingLogs < 0) {
-    return textError(400, "trailing_logs must not be negative");
-  }
-  // rqlite: 0 means "the configured number".
-  const trailing = qp.trailingLogs === 0 ? undefined : qp.trailingLogs;
   try {
-    const taken = await m.snapshot(trailing);
-    return emptyStatus(taken === undefined ? 204 : 200);
+    return await run(m);
   } catch (err) {
-    return textError(500, err instanceof Error ? err.message : String(err));
+    if (err instanceof BootError) return textError(err.status, err.message);
+    return textError(failStatus, err instanceof Error ? err.message : String(err));
   }
 }
 
+/** `POST /snapshot[?trailing_logs=N]`: 200 when a snapshot was taken, 204 when nothing was new. */
+export function handleSnapshot(req: Request, ctx: HttpContext, qp: QueryParams): Promise<Response> {
+  if (qp.trailingLogs !== undefined && qp.trailingLogs < 0) {
+    return Promise.resolve(textError(400, "trailing_logs must not be negative"));
+  }
+  // rqlite: 0 means "the configured number".
+  const trailing = qp.trailingLogs === 0 ? undefined : qp.trailingLogs;
+  return maintain(req, ctx, 500, async (m) => {
+    const taken = await m.snapshot(trailing);
+    return emptyStatus(taken === undefined ? 204 : 200);
+  });
+}
+
 /** `POST /reap`: `{"snapshots_reaped":N,"wals_checkpointed":M}`. */
-export async function handleReap(
-  req: Request,
-  ctx: HttpContext,
-  _qp: QueryParams,
-): Promise<Response> {
-  if (req.method !== "POST") return emptyStatus(405);
-  const m = ctx.maintenance;
-  if (m === undefined || ctx.store() === undefined) return textError(503, "store is not open");
-  try {
+export function handleReap(req: Request, ctx: HttpContext, _qp: QueryParams): Promise<Response> {
+  return maintain(req, ctx, 500, async (m) => {
     const r = await m.reap();
     return jsonText(
       `{"snapshots_reaped":${r.snapshotsReaped},"wals_checkpointed":${r.walsCheckpointed}}\n`,
     );
-  } catch (err) {
-    return textError(500, err instanceof Error ? err.message : String(err));
-  }
+  });
 }
 
 /** `POST /boot`: 200 empty on success; 400 `invalid SQLite data`; 503 when not a single-node leader. */
-export async function handleBoot(
-  req: Request,
-  ctx: HttpContext,
-  _qp: QueryParams,
-): Promise<Response> {
-  if (req.method !== "POST") return emptyStatus(405);
-  const m = ctx.maintenance;
-  if (m === undefined || ctx.store() === undefined) return textError(503, "store is not open");
-  if (req.body === null) return textError(400, "invalid SQLite data");
-  try {
+export function handleBoot(req: Request, ctx: HttpContext, _qp: QueryParams): Promise<Response> {
+  return maintain(req, ctx, 503, async (m) => {
+    if (req.body === null) return textError(400, "invalid SQLite data");
     await m.boot(req.body);
     return new Response(null, { status: 200 });
-  } catch (err) {
-    if (err instanceof BootError) return textError(err.status, err.message);
-    return textError(503, err instanceof Error ? err.message : String(err));
-  }
+  });
 }
