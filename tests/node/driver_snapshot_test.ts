@@ -107,3 +107,21 @@ Deno.test("snapshotNow force: takes a snapshot even when nothing is new (replaci
   assert.equal(a.driver.status().snapshotsTaken, 2);
   c.stopAll();
 });
+
+Deno.test("commit hint: written off the write path, a little later or on flushCommitHint", () => {
+  const { c, a } = single();
+  const writesBefore = a.stableStore.hardState().commit;
+  c.put(a, "k1", "v1");
+  const applied = a.driver.status().appliedIndex;
+  // The write was answered without a hard state write for its commit.
+  assert.ok(a.stableStore.hardState().commit < applied, "the commit hint lags right after");
+  c.run(50);
+  assert.equal(a.stableStore.hardState().commit, applied, "written shortly after");
+  c.put(a, "k2", "v2");
+  let flushed = false;
+  a.driver.flushCommitHint(() => (flushed = true));
+  c.runUntil(() => flushed, 1_000, "flush");
+  assert.equal(a.stableStore.hardState().commit, a.driver.status().appliedIndex);
+  assert.ok(a.stableStore.hardState().commit > writesBefore);
+  c.stopAll();
+});
