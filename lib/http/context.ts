@@ -11,6 +11,7 @@ import type { NodeMaintenance } from "./maintenance.ts";
 import type { RandomSource } from "../sql/random.ts";
 import type { Membership } from "../store/membership.ts";
 import type { Store } from "../store/store.ts";
+import type { WriteQueue } from "../store/write_queue.ts";
 
 /** Reaching other nodes: forwarding to the leader, node metadata, membership. */
 export interface HttpCluster {
@@ -45,6 +46,8 @@ export interface HttpContext {
   store(): Store | undefined;
   /** Other nodes; undefined in handler tests without a cluster. */
   readonly cluster?: HttpCluster;
+  /** Queued writes (`/db/execute?queue`); undefined in handler tests that do not need them. */
+  readonly writeQueue?: WriteQueue;
   /** /snapshot, /reap, /boot; undefined in handler tests that do not need them. */
   readonly maintenance?: NodeMaintenance;
   /** Extra /status sections (os, runtime, node, build, store details). */

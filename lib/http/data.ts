@@ -19,6 +19,7 @@ import { BodyTooLargeError, readText } from "./body.ts";
 import { count, type HttpContext } from "./context.ts";
 import { goJson } from "./go_json.ts";
 import { leaderTarget, redirectToLeader } from "./leader.ts";
+import { handleQueuedExecute } from "./queue.ts";
 import { emptyStatus, jsonText, textError } from "./response.ts";
 
 type Endpoint = "execute" | "query" | "request";
@@ -213,11 +214,7 @@ function forwardTimeoutMs(qp: QueryParams): number {
 /** POST /db/execute */
 export function handleExecute(req: Request, ctx: HttpContext, qp: QueryParams): Promise<Response> {
   if (req.method !== "POST") return Promise.resolve(emptyStatus(405));
-  if (qp.queue) {
-    return Promise.resolve(
-      textError(501, "queued writes (?queue) are not supported yet; send the write without ?queue"),
-    );
-  }
+  if (qp.queue) return handleQueuedExecute(req, ctx, qp);
   return runData(req, ctx, qp, "execute", {
     command: (statements) => commandOf("execute", statements, qp),
     ...executeRunner(qp),

@@ -46,6 +46,14 @@ export interface Config {
   /** `-raft-cluster-remove-shutdown`: leave the cluster on graceful shutdown. */
   readonly clusterRemoveShutdown: boolean;
   readonly connectTimeoutMs: number;
+  /** `-write-queue-capacity`: queued-write requests held at most. */
+  readonly writeQueueCapacity: number;
+  /** `-write-queue-batch-size`: queued requests per Raft entry at most. */
+  readonly writeQueueBatchSize: number;
+  /** `-write-queue-timeout`: longest a queued write waits for its batch to fill. */
+  readonly writeQueueTimeoutMs: number;
+  /** `-write-queue-tx`: each queued batch in one transaction. */
+  readonly writeQueueTx: boolean;
 }
 
 /** Milliseconds per Raft tick; heartbeats go out every tick. */
@@ -102,6 +110,18 @@ export function configFromFlags(flags: ParsedFlags): Config {
   }
   const joinAttempts = int("join-attempts");
   if (!(joinAttempts >= 1)) throw new FlagError("-join-attempts must be at least 1");
+  const writeQueueCapacity = int("write-queue-capacity");
+  if (!(writeQueueCapacity >= 1 && Number.isSafeInteger(writeQueueCapacity))) {
+    throw new FlagError("-write-queue-capacity must be at least 1");
+  }
+  const writeQueueBatchSize = int("write-queue-batch-size");
+  if (!(writeQueueBatchSize >= 1 && Number.isSafeInteger(writeQueueBatchSize))) {
+    throw new FlagError("-write-queue-batch-size must be at least 1");
+  }
+  const writeQueueTimeoutMs = ms("write-queue-timeout");
+  if (!(writeQueueTimeoutMs > 0)) {
+    throw new FlagError("-write-queue-timeout must be a duration > 0, such as 50ms");
+  }
   const dataDir = absolute(flags.dataDir);
   return {
     dataDir,
@@ -134,6 +154,10 @@ export function configFromFlags(flags: ParsedFlags): Config {
     nonVoter,
     clusterRemoveShutdown: get("raft-cluster-remove-shutdown") === "true",
     connectTimeoutMs: ms("cluster-connect-timeout"),
+    writeQueueCapacity,
+    writeQueueBatchSize,
+    writeQueueTimeoutMs,
+    writeQueueTx: get("write-queue-tx") === "true",
   };
 }
 

@@ -14,6 +14,7 @@
 
 import { DbClient } from "../db/mod.ts";
 import { createHandler } from "../http/server.ts";
+import { queuedBatchWriter } from "../http/queue.ts";
 import type { HttpContext } from "../http/context.ts";
 import { RaftDriver } from "../node/driver.ts";
 import { SystemClock } from "../node/memory.ts";
@@ -22,6 +23,7 @@ import { openStorage, type Storage } from "../storage/mod.ts";
 import { SqliteStateMachine } from "../store/fsm.ts";
 import { Membership } from "../store/membership.ts";
 import { Store } from "../store/store.ts";
+import { WriteQueue } from "../store/write_queue.ts";
 import { Mux } from "../transport/mux.ts";
 import { fileSnapshotIo } from "../transport/file_snapshot_io.ts";
 import { ClusterRuntime } from "./cluster.ts";
@@ -62,6 +64,17 @@ function hostPort(addr: string): { hostname: string; port: number } {
 
 /** Largest snapshot a follower accepts from a leader (they stream to disk, so disk is the real bound). */
 const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024 * 1024;
+
+/** Body bytes the write queue holds at most (at least one -max-body-bytes request). */
+const QUEUE_MAX_BYTES = 256 << 20;
+
+/**
+ * How long shutdown tries to write queued requests: two election timeouts,
+ * time for a leader to be found if one can be (at least 1 s).
+ */
+function queueDrainMs(config: Config): number {
+  return Math.max(1_000, 2 * config.electionTicks * config.tickMs);
+}
 
 /** Uniform integers for the core's election jitter. */
 const raftRandom = {
@@ -120,6 +133,21 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     log: (line) => log(`[cluster] ${line}`),
   });
 
+  // Queued writes (/db/execute?queue): sequence numbers start at the node's
+  // start time in Unix nanoseconds (microsecond resolution, exact as BigInt).
+  const writeQueue = new WriteQueue({
+    capacity: config.writeQueueCapacity,
+    batchSize: config.writeQueueBatchSize,
+    timeoutMs: config.writeQueueTimeoutMs,
+    transaction: config.writeQueueTx,
+    startSequence: BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) *
+      1000n,
+    maxBatchBytes: config.maxBodyBytes,
+    maxQueuedBytes: Math.max(config.maxBodyBytes, QUEUE_MAX_BYTES),
+    write: (cmd) => queuedBatchWriter(ctx, config.applyTimeoutMs)(cmd),
+    log: (line) => log(`[http] ${line}`),
+  });
+
   const ctx: HttpContext = {
     version: `v${VERSION}`,
     nodeId: config.nodeId,
@@ -131,6 +159,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     maxBodyBytes: config.maxBodyBytes,
     maxStatements: config.maxStatements,
     store: () => store,
+    writeQueue,
     cluster: {
       addressOf: (id) => cluster.addressOf(id),
       client: cluster.client,
@@ -146,6 +175,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
         httpCounters: ctx.counters,
         httpBindAddr: httpAddr,
         cluster,
+        writeQueue,
       }),
     maintenance: new Maintenance({
       nodeId: config.nodeId,
@@ -263,10 +293,14 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
   const close = () =>
     closing ??= (async () => {
       await ready.catch(() => {});
+      // Queued writes live in memory: write them while a leader is reachable, within a bound.
+      await writeQueue.close(queueDrainMs(config));
+      await flushCommitHint(driver);
       driver?.stop();
       await server.shutdown().catch(() => {});
       await cluster.close().catch(() => {});
       await mux.close().catch(() => {});
+      await writeQueue.stopped;
       const closed = await db?.close().catch(() => undefined);
       // -on-disk: a database file checkpointed completely at close holds
       // exactly the entries applied so far; the next start can use it as is.
@@ -280,6 +314,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
   /** Graceful leave: hand leadership over, or leave the cluster, as configured. */
   const leave = async () => {
     await ready.catch(() => {});
+    // While this node may still lead: write what is queued before handing leadership over.
+    await writeQueue.close(queueDrainMs(config));
     if (membership === undefined || driver === undefined) return;
     const s = driver.status();
     try {
@@ -381,6 +417,18 @@ function resolveAddresses(config: Config, httpAddr: string, raftAddr: string): C
 function addrText(addr: Deno.Addr): string {
   const a = addr as Deno.NetAddr;
   return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
+
+/** Records the commit index before stopping (bounded), so a restart applies it at once. */
+function flushCommitHint(driver: RaftDriver | undefined): Promise<void> {
+  if (driver === undefined) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 1_000);
+    driver.flushCommitHint(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /**

@@ -12,6 +12,7 @@ import type { HttpCounters } from "../http/context.ts";
 import { formatGoDuration } from "../sql/duration.ts";
 import type { Storage } from "../storage/mod.ts";
 import type { Store } from "../store/store.ts";
+import type { WriteQueue } from "../store/write_queue.ts";
 import { VERSION } from "../version.ts";
 import type { ClusterRuntime } from "./cluster.ts";
 import type { Config } from "./config.ts";
@@ -27,6 +28,8 @@ export interface StatusSources {
   readonly httpBindAddr: string;
   /** Internode transport and cluster client counters. */
   readonly cluster?: ClusterRuntime;
+  /** Queued writes (`http.queue._default`). */
+  readonly writeQueue?: WriteQueue;
 }
 
 const RAFT_STATE: Record<string, string> = {
@@ -62,6 +65,7 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
       tls: { enabled: "false" },
       allow_origin: config.httpAllowOrigin || undefined,
       counters: { ...src.httpCounters },
+      queue: src.writeQueue === undefined ? undefined : { _default: queueSection(src.writeQueue) },
     },
     node: {
       start_time: new Date(src.startedMs).toISOString(),
@@ -146,5 +150,29 @@ function storeSection(src: StatusSources): Record<string, unknown> {
     election_timeout: formatGoDuration(config.electionTicks * config.tickMs),
     heartbeat_timeout: formatGoDuration(config.heartbeatTicks * config.tickMs),
     dir: config.dataDir,
+  };
+}
+
+/**
+ * rqlite's `http.queue._default`: the queue's settings and
+ * `sequence_number`, the last sequence number whose batch was written (0
+ * before the first), plus raftlite's counters.
+ */
+function queueSection(q: WriteQueue): Record<string, unknown> {
+  const o = q.options;
+  const st = q.stats();
+  return {
+    sequence_number: st.sequenceNumber,
+    max_size: o.capacity,
+    batch_size: o.batchSize,
+    timeout: formatGoDuration(o.timeoutMs),
+    tx: o.transaction,
+    depth: st.depth,
+    num_batches: st.batches,
+    num_statements: st.statements,
+    num_failed_attempts: st.failedAttempts,
+    num_rejected_batches: st.rejectedBatches,
+    num_dropped: st.dropped,
+    num_refused_full: st.refusedFull,
   };
 }

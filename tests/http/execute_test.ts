@@ -462,19 +462,18 @@ Deno.test("execute: /db/execute request and response shapes", async (t) => {
       );
     });
 
-    await step("?queue is refused with a clear error and writes nothing", async (n) => {
-      await post(n, "/db/execute", ["CREATE TABLE ex_queue (x)"]);
-      const r = await post(n, "/db/execute?queue", ["INSERT INTO ex_queue VALUES(1)"]);
-      assert.ok(r.status >= 400, `status ${r.status}`);
-      assert.match(r.text, /queue/);
-      assert.match(r.text, /not supported/);
-      assert.ok(r.text.endsWith("\n"));
-      assert.equal(r.headers.get("content-type"), "text/plain; charset=utf-8");
-      assertJson(
-        await get(n, queryPath("SELECT COUNT(*) FROM ex_queue")),
-        '{"results":[{"columns":["COUNT(*)"],"types":["integer"],"values":[[0]]}]}',
-      );
-    });
+    await step(
+      "?queue answers at once with a sequence number (tests/http/queue_test.ts)",
+      async (n) => {
+        await post(n, "/db/execute", ["CREATE TABLE ex_queue (x)"]);
+        const r = await post(n, "/db/execute?queue&wait", ["INSERT INTO ex_queue VALUES(1)"]);
+        assert.match(r.text, /^\{"results":\[\],"sequence_number":\d{19}\}$/);
+        assertJson(
+          await get(n, queryPath("SELECT COUNT(*) FROM ex_queue")),
+          '{"results":[{"columns":["COUNT(*)"],"types":["integer"],"values":[[1]]}]}',
+        );
+      },
+    );
 
     await step("405 for methods other than POST", async (n) => {
       for (const method of ["GET", "PUT", "DELETE", "PATCH"]) {
