@@ -8,6 +8,8 @@
  *   answers `{"results":[{"last_insert_id":1,"rows_affected":1}]}`.
  * - `GET /db/query?q=...`: reads `q` from the URL and answers one row in
  *   rqlite's shape, `{"results":[{"columns":[...],"types":[...],"values":[[...]]}]}`.
+ * - `POST /db/query`: parses the JSON body with `await req.json()` and
+ *   answers one row in the same shape.
  * - `GET /readyz`: `[+]node ok`.
  * - `POST /upload?path=P`: streams the body into a new file P, fsyncs it and
  *   answers `{"bytes":N}` (the ceiling of an upload such as `POST /boot`);
@@ -25,6 +27,13 @@
  */
 
 const EXECUTE_RESULT = { results: [{ last_insert_id: 1, rows_affected: 1 }] };
+const QUERY_RESULT = {
+  results: [{
+    columns: ["value"],
+    types: ["text"],
+    values: [["0123456789abcdef0123456789abcdef"]],
+  }],
+};
 
 /** Handles one request; exported so it can be exercised without a socket. */
 export async function handle(req: Request): Promise<Response> {
@@ -46,6 +55,13 @@ export async function handle(req: Request): Promise<Response> {
         values: [[id, "0123456789abcdef0123456789abcdef"]],
       }],
     });
+  }
+  if (url.pathname === "/db/query" && req.method === "POST") {
+    const body: unknown = await req.json();
+    if (!Array.isArray(body) || body.length === 0) {
+      return new Response("invalid request\n", { status: 400 });
+    }
+    return Response.json(QUERY_RESULT);
   }
   if (url.pathname === "/readyz") return new Response("[+]node ok\n");
   if (url.pathname === "/upload" && req.method === "POST") {

@@ -40,19 +40,32 @@ export interface ServerHandle {
   cpuSeconds(): Promise<number>;
   /** Peak resident set size so far in KiB (VmHWM from /proc/<pid>/status). */
   peakRssKiB(): Promise<number>;
+  /** Resets the peak RSS to the current RSS (see {@link resetPeakRss}); false if refused. */
+  resetPeakRss(): Promise<boolean>;
   /** Stops the process (SIGTERM, SIGKILL 3 s later) and removes its data dir. Idempotent. */
   stop(): Promise<void>;
 }
 
-/** Returns `count` distinct free TCP ports on 127.0.0.1 (bound to port 0, then released). */
+/**
+ * Returns `count` distinct free TCP ports on 127.0.0.1 (bound, then released).
+ * They are picked at random below Linux's ephemeral range (32768-60999): a
+ * port the kernel hands out by itself may be taken by any outgoing
+ * connection (wrk opens dozens) between our release and the server's bind.
+ */
 export function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
+  const ports = new Set<number>();
+  for (let attempt = 0; ports.size < count; attempt++) {
+    if (attempt > 1000) throw new Error(`no ${count} free ports in 20000..31999`);
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (ports.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      ports.add(port);
+    } catch {
+      // Taken: try another.
+    }
+  }
+  return [...ports];
 }
 
 async function readStatusKiB(pid: number, key: string): Promise<number> {
@@ -62,16 +75,47 @@ async function readStatusKiB(pid: number, key: string): Promise<number> {
   return Number(m[1]);
 }
 
-interface SpawnSpec {
+/** Peak resident set size of process `pid` so far, in KiB (VmHWM from /proc/<pid>/status). */
+export function peakRssKiB(pid: number): Promise<number> {
+  return readStatusKiB(pid, "VmHWM");
+}
+
+/**
+ * Resets the peak RSS (VmHWM) of process `pid` to its current RSS (Linux:
+ * `5` into /proc/<pid>/clear_refs), so the next reading is the peak of what
+ * came after; false when the kernel refused (peaks are then cumulative).
+ */
+export async function resetPeakRss(pid: number): Promise<boolean> {
+  try {
+    await Deno.writeTextFile(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What {@link spawnServer} starts. */
+export interface SpawnSpec {
+  /** Human-readable name, for messages. */
   name: string;
+  /** Program to run (default: this Deno binary). */
+  cmd?: string;
   args: string[];
+  /** Its HTTP port on 127.0.0.1. */
   port: number;
+  /** Removed with everything in it when the server stops. */
   dataDir?: string;
+  /** Path polled until it answers 200 (default `/readyz`). */
+  readyPath?: string;
   readyTimeoutMs: number;
 }
 
-async function spawnServer(spec: SpawnSpec): Promise<ServerHandle> {
-  const child = new Deno.Command(Deno.execPath(), {
+/**
+ * Starts a server subprocess and waits until `GET <readyPath>` answers 200;
+ * if it exits or never does, stops it and throws {@link ServerStartError}.
+ */
+export async function spawnServer(spec: SpawnSpec): Promise<ServerHandle> {
+  const child = new Deno.Command(spec.cmd ?? Deno.execPath(), {
     args: spec.args,
     cwd: path(ROOT),
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
@@ -92,7 +136,8 @@ async function spawnServer(spec: SpawnSpec): Promise<ServerHandle> {
     baseUrl,
     output: () => [out.text(), err.text()].filter((t) => t !== "").join("\n"),
     cpuSeconds: () => processCpuSeconds(child.pid),
-    peakRssKiB: () => readStatusKiB(child.pid, "VmHWM"),
+    peakRssKiB: () => peakRssKiB(child.pid),
+    resetPeakRss: () => resetPeakRss(child.pid),
     stop() {
       stopped ??= (async () => {
         if (exited === null) await waitOrKill(child, 0).catch(() => {});
@@ -107,7 +152,7 @@ async function spawnServer(spec: SpawnSpec): Promise<ServerHandle> {
   };
 
   try {
-    await waitReady(handle, () => exited, spec.readyTimeoutMs);
+    await waitReady(handle, spec.readyPath ?? "/readyz", () => exited, spec.readyTimeoutMs);
   } catch (e) {
     await handle.stop();
     throw e;
@@ -117,6 +162,7 @@ async function spawnServer(spec: SpawnSpec): Promise<ServerHandle> {
 
 async function waitReady(
   server: ServerHandle,
+  readyPath: string,
   exited: () => Deno.CommandStatus | null,
   timeoutMs: number,
 ): Promise<void> {
@@ -133,7 +179,9 @@ async function waitReady(
       );
     }
     try {
-      const res = await fetch(`${server.baseUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`${server.baseUrl}${readyPath}`, {
+        signal: AbortSignal.timeout(1000),
+      });
       const text = await res.text();
       if (res.status === 200) return;
       last = `status ${res.status}: ${text.trim()}`;
@@ -143,7 +191,7 @@ async function waitReady(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new ServerStartError(
-    `${server.name} was not ready within ${timeoutMs} ms (last /readyz: ${last}):\n${server.output()}`,
+    `${server.name} was not ready within ${timeoutMs} ms (last ${readyPath}: ${last}):\n${server.output()}`,
     server.output(),
   );
 }

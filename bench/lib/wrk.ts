@@ -11,7 +11,8 @@
  * @module
  */
 
-import { findOnPath, runCommand } from "./proc.ts";
+import { ensureProgram } from "./apt.ts";
+import { runCommand } from "./proc.ts";
 
 /** Options for one wrk run. */
 export interface WrkOptions {
@@ -45,7 +46,7 @@ export interface Latency {
 
 /** Parsed result of one wrk run. */
 export interface WrkResult {
-  /** Completed requests. */
+  /** Completed requests (busy answers included). */
   requests: number;
   /** Measured duration in seconds. */
   durationSec: number;
@@ -59,6 +60,11 @@ export interface WrkResult {
   badStatus: number;
   /** 2xx responses whose body had an error or lacked the expected text. */
   badBody: number;
+  /**
+   * "Busy, try again" answers (the script's `busy_status` / `busy_body`, see
+   * bench/lua/report.lua): neither done nor failed.
+   */
+  busy: number;
   /** First bad response seen: `<status> <start of body>`. */
   firstBad: string | null;
 }
@@ -73,39 +79,15 @@ export class WrkRequestErrors extends Error {
 
 const LUA_DIR = new URL("../lua/", import.meta.url);
 
-let wrkPath: string | null = null;
-
 /**
- * Returns the path of wrk, installing it with apt-get when it is missing and
- * this process runs as root; otherwise throws saying how to install it.
+ * Returns the path of wrk, installing it with apt-get (Debian package wrk)
+ * when it is missing and this process runs as root; otherwise throws saying
+ * how to install it.
  */
 export async function ensureWrk(): Promise<string> {
-  if (wrkPath !== null) return wrkPath;
-  let found = await findOnPath("wrk");
-  if (found === null) {
-    if (Deno.uid() !== 0) {
-      throw new Error(
-        "wrk is not on PATH and this is not root, so it cannot be installed here: " +
-          "run `sudo apt-get install -y wrk` (Debian/Ubuntu) and try again",
-      );
-    }
-    console.log("bench: wrk not found; installing it with apt-get (Debian package wrk)");
-    const env = { DEBIAN_FRONTEND: "noninteractive" };
-    for (const args of [["update"], ["install", "-y", "wrk"]]) {
-      const out = await runCommand("apt-get", args, { timeoutMs: 300_000, env });
-      if (out.code !== 0) {
-        throw new Error(
-          `apt-get ${args.join(" ")} failed (code ${out.code}${
-            out.timedOut ? ", timed out" : ""
-          }):\n${out.stderr.slice(-2000)}`,
-        );
-      }
-    }
-    found = await findOnPath("wrk");
-    if (found === null) throw new Error("apt-get installed wrk but it is still not on PATH");
-  }
-  wrkPath = found;
-  return found;
+  const wrk = await ensureProgram("wrk", "wrk");
+  if ("unavailable" in wrk) throw new Error(`wrk is needed: ${wrk.unavailable}`);
+  return wrk.path;
 }
 
 /** Finds and parses the `WRK_JSON` line in wrk's stdout. */
@@ -135,6 +117,7 @@ export function parseWrkOutput(stdout: string): WrkResult {
     errors: j.errors,
     badStatus: j.bad_status,
     badBody: j.bad_body,
+    busy: j.busy ?? 0,
     firstBad: j.first_bad,
   };
 }

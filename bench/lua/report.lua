@@ -4,8 +4,12 @@
 -- and a 2xx body that lacks `expect_body` (a plain substring the including
 -- script sets) or contains `"error"` counts as bad_body. rqlite reports SQL
 -- errors with status 200 and an "error" key, so the status alone is not
--- enough. done() prints one line `WRK_JSON {...}` with the totals and the
--- latency percentiles in microseconds, which bench/lib/wrk.ts parses.
+-- enough. A script may also set `busy_status` (a status code) and/or
+-- `busy_body` (a substring of a 2xx body) for answers that mean "busy, try
+-- again" (a full queue's 503, dqlite's "database is locked"): those count
+-- as busy, neither done nor failed. done() prints one line `WRK_JSON {...}`
+-- with the totals and the latency percentiles in microseconds (of every
+-- response, busy ones included), which bench/lib/wrk.ts parses.
 
 local threads = {}
 
@@ -16,10 +20,19 @@ end
 
 bad_status = 0
 bad_body = 0
+busy = 0
 first_bad = nil
 expect_body = nil
+busy_status = nil
+busy_body = nil
 
 function response(status, headers, body)
+  if status == busy_status
+      or (busy_body ~= nil and status >= 200 and status <= 299
+        and string.find(body, busy_body, 1, true)) then
+    busy = busy + 1
+    return
+  end
   if status < 200 or status > 299 then
     bad_status = bad_status + 1
   elseif (expect_body ~= nil and not string.find(body, expect_body, 1, true))
@@ -46,10 +59,11 @@ local function json_string(s)
 end
 
 function done(summary, latency, requests)
-  local nstatus, nbody, sample = 0, 0, nil
+  local nstatus, nbody, nbusy, sample = 0, 0, 0, nil
   for _, t in ipairs(threads) do
     nstatus = nstatus + (t:get("bad_status") or 0)
     nbody = nbody + (t:get("bad_body") or 0)
+    nbusy = nbusy + (t:get("busy") or 0)
     if sample == nil then
       sample = t:get("first_bad")
     end
@@ -58,12 +72,12 @@ function done(summary, latency, requests)
   io.write(string.format(
     'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-    '"bad_status":%d,"bad_body":%d,"first_bad":%s,' ..
+    '"bad_status":%d,"bad_body":%d,"busy":%d,"first_bad":%s,' ..
     '"latency_us":{"min":%d,"mean":%.1f,"stdev":%.1f,"max":%d,' ..
     '"p50":%d,"p90":%d,"p99":%d,"p999":%d}}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
-    nstatus, nbody, json_string(sample),
+    nstatus, nbody, nbusy, json_string(sample),
     latency.min, latency.mean, latency.stdev, latency.max,
     latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency:percentile(99.9)))
