@@ -14,7 +14,12 @@ import { analyze, processStatements } from "../sql/rewrite.ts";
 import { parseJsonRequest, parseTextRequest } from "../sql/request.ts";
 import type { Statement } from "../sql/types.ts";
 import { type ClusterClient, RemoteError } from "../cluster/mod.ts";
-import { NotLeaderStoreError, type Store, type StoreOutcome } from "../store/store.ts";
+import {
+  NotLeaderStoreError,
+  type Store,
+  StoreBusyError,
+  type StoreOutcome,
+} from "../store/store.ts";
 import { BodyTooLargeError, readText } from "./body.ts";
 import { count, type HttpContext } from "./context.ts";
 import { goJson } from "./go_json.ts";
@@ -178,9 +183,27 @@ export async function runCommand(
     if (err instanceof NotLeaderStoreError) {
       return toLeader(req, ctx, qp, err, cmd, runner, startMs);
     }
+    if (err instanceof StoreBusyError) return busy(err);
     const message = err instanceof Error ? err.message : String(err);
     return resultsResponse(ctx, qp, [], { error: message, startMs });
   }
+}
+
+/** Seconds a client is told to wait when the node has too many writes pending. */
+const BUSY_RETRY_AFTER_S = 1;
+
+/**
+ * Too many proposals pending on this node (a bounded queue is full): 503
+ * with Retry-After, so clients back off instead of the node buffering
+ * without bound. Nothing of the request was proposed.
+ */
+function busy(err: StoreBusyError): Response {
+  const res = textError(
+    503,
+    `node busy: ${err.message}; nothing was written, retry in ${BUSY_RETRY_AFTER_S} s`,
+  );
+  res.headers.set("Retry-After", String(BUSY_RETRY_AFTER_S));
+  return res;
 }
 
 async function runData(
