@@ -21,6 +21,8 @@ export type WorkerRequest =
     buffer: ArrayBuffer;
     /** Byte length of each command in `buffer`, in order. */
     lengths: Uint32Array;
+    /** False: nobody waits for the outcomes (e.g. a log replayed at start); reply with a count only. */
+    results: boolean;
   }
   | { id: number; op: "load" | "restore" | "checkImage"; bytes: Uint8Array }
   | { id: number; op: "snapshotToFile"; path: string }

@@ -82,8 +82,11 @@ function handle(m: WorkerRequest): Handled | Promise<Handled> {
       return { value: need().query(m.command, { readOnly: m.readOnly }) };
     case "classify":
       return { value: need().classify(m.statements) };
-    case "apply":
-      return { value: applyBatch(m.buffer, m.lengths) };
+    case "apply": {
+      const outcomes = applyBatch(m.buffer, m.lengths);
+      // Copying thousands of outcome objects back costs both threads time.
+      return { value: m.results ? outcomes : outcomes.length };
+    }
     case "load":
       need().load(m.bytes);
       return { value: undefined };

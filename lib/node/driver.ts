@@ -544,6 +544,15 @@ export class RaftDriver {
     return this.#o.clock.nowMs() - this.#leaderContactMs;
   }
 
+  /**
+   * Whether any proposal of this node waits for its outcome. When none does
+   * (e.g. while a restarted node replays its log), the state machine need
+   * not return the outcomes of what it applies.
+   */
+  hasPendingProposals(): boolean {
+    return this.#pendingCount > 0;
+  }
+
   /** Core status plus the state machine's applied index and the driver's counters. */
   status(): DriverStatus {
     const core = this.#core;

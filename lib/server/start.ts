@@ -218,7 +218,12 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       autoCheckpoint: !config.onDisk,
     });
     const snapshots = storage.snapshots;
-    const sm = new SqliteStateMachine(db, (err) => fatal(err), () => snapshots.tempPath("local"));
+    const sm = new SqliteStateMachine(
+      db,
+      (err) => fatal(err),
+      () => snapshots.tempPath("local"),
+      () => driver?.hasPendingProposals() ?? true,
+    );
     fsm = sm;
     if (heldIndex !== undefined) sm.appliedThrough = heldIndex;
     const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined &&

@@ -47,6 +47,8 @@ export class SqliteStateMachine implements StateMachine {
     private readonly onFatal: (err: Error) => void,
     /** A fresh temp path inside the snapshot directory (FileSnapshotStore.tempPath). */
     private readonly tempPath: () => string,
+    /** Whether anybody waits for the outcomes of applied entries (else only counts come back). */
+    private readonly resultsWanted: () => boolean = () => true,
   ) {}
 
   /**
@@ -75,7 +77,7 @@ export class SqliteStateMachine implements StateMachine {
       this.appliedThrough = last;
       return done(results);
     }
-    this.db.applyCommands(commands).then((outcomes) => {
+    this.db.applyCommands(commands, { results: this.resultsWanted() }).then((outcomes) => {
       this.appliedThrough = last;
       for (const [k, outcome] of outcomes.entries()) {
         const at = positions[k];
