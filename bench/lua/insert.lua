@@ -12,14 +12,7 @@ local prefix = ""
 local counter = 0
 
 function init(args)
-  math.randomseed(os.time() + 7919 * (tid or 0))
-  local alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-  local chars = {}
-  for i = 1, 16 do
-    local k = math.random(1, #alphabet)
-    chars[i] = string.sub(alphabet, k, k)
-  end
-  prefix = table.concat(chars)
+  prefix = seed_thread_prefix(16)
 end
 
 function request()

@@ -16,14 +16,7 @@ local per_request = 1
 
 function init(args)
   per_request = tonumber(args[1] or "1") or 1
-  math.randomseed(os.time() + 7919 * (tid or 0))
-  local alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-  local chars = {}
-  for i = 1, 16 do
-    local k = math.random(1, #alphabet)
-    chars[i] = string.sub(alphabet, k, k)
-  end
-  prefix = table.concat(chars)
+  prefix = seed_thread_prefix(16)
 end
 
 function request()

@@ -11,6 +11,20 @@
 -- with the totals and the latency percentiles in microseconds (of every
 -- response, busy ones included), which bench/lib/wrk.ts parses.
 
+-- Seeds this thread's random generator (differently per thread) and returns
+-- a random string of `n` characters [a-z0-9]: scripts prefix their unique
+-- keys or values with it so that threads never collide.
+function seed_thread_prefix(n)
+  math.randomseed(os.time() + 7919 * (tid or 0))
+  local alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+  local chars = {}
+  for i = 1, n do
+    local k = math.random(1, #alphabet)
+    chars[i] = string.sub(alphabet, k, k)
+  end
+  return table.concat(chars)
+end
+
 local threads = {}
 
 function setup(thread)
