@@ -19,6 +19,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { freePort, type NodeProcess, spawnNode } from "../../util/node.ts";
 import { get, post, type Stmt } from "../helpers.ts";
 import { pidHoldsSocket, socketsTo } from "./procnet.ts";
@@ -385,6 +386,46 @@ export async function withCluster(
   } finally {
     await cluster.close();
   }
+}
+
+/**
+ * A node that is not part of the cluster's formation, registered in
+ * `c.nodes` (so withCluster kills it and removes its data) in place of a
+ * stopped node of the same name, or appended.
+ */
+export function joiningNode(
+  c: Cluster,
+  name: string,
+  joinAddr: string,
+  raftAddr = `127.0.0.1:${freePort()}`,
+  extraFlags: string[] = [],
+): ClusterNode {
+  const httpAddr = `127.0.0.1:${freePort()}`;
+  const n = new ClusterNode(
+    name,
+    true,
+    httpAddr,
+    raftAddr,
+    raftAddr,
+    `${c.dir}/${name}`,
+    [
+      "-node-id",
+      name,
+      "-http-adv-addr",
+      httpAddr,
+      "-raft-adv-addr",
+      raftAddr,
+      "-join",
+      joinAddr,
+      ...extraFlags,
+    ],
+  );
+  const i = c.nodes.findIndex((x) => x.name === name);
+  if (i >= 0) {
+    assert.equal(c.nodes[i]!.alive, false, `${name} must be stopped before it is replaced`);
+    c.nodes[i] = n;
+  } else c.nodes.push(n);
+  return n;
 }
 
 // ---------------------------------------------------------------------------

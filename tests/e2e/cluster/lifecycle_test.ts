@@ -10,13 +10,13 @@
 
 import assert from "node:assert/strict";
 import { get, mustExecute } from "../helpers.ts";
-import { freePort } from "../../util/node.ts";
 import { ClusterClient } from "../../../lib/cluster/mod.ts";
 import { skipUnlessClustering } from "./available.ts";
 import {
   type Cluster,
-  ClusterNode,
+  type ClusterNode,
   eventually,
+  joiningNode,
   rowsOn,
   waitConverged,
   withCluster,
@@ -45,46 +45,6 @@ async function termOf(n: ClusterNode): Promise<number> {
   const term = (JSON.parse(a.text) as { store?: { raft?: { term?: number } } }).store?.raft?.term;
   assert.equal(typeof term, "number", `store.raft.term in ${a.text.slice(0, 200)}`);
   return term!;
-}
-
-/**
- * A node that is not part of the cluster's formation, registered in
- * `c.nodes` (so withCluster kills it and removes its data) in place of a
- * stopped node of the same name, or appended.
- */
-function extraNode(
-  c: Cluster,
-  name: string,
-  joinAddr: string,
-  raftAddr = `127.0.0.1:${freePort()}`,
-  extraFlags: string[] = [],
-): ClusterNode {
-  const httpAddr = `127.0.0.1:${freePort()}`;
-  const n = new ClusterNode(
-    name,
-    true,
-    httpAddr,
-    raftAddr,
-    raftAddr,
-    `${c.dir}/${name}`,
-    [
-      "-node-id",
-      name,
-      "-http-adv-addr",
-      httpAddr,
-      "-raft-adv-addr",
-      raftAddr,
-      "-join",
-      joinAddr,
-      ...extraFlags,
-    ],
-  );
-  const i = c.nodes.findIndex((x) => x.name === name);
-  if (i >= 0) {
-    assert.equal(c.nodes[i]!.alive, false, `${name} must be stopped before it is replaced`);
-    c.nodes[i] = n;
-  } else c.nodes.push(n);
-  return n;
 }
 
 Deno.test({
@@ -128,7 +88,7 @@ Deno.test({
     withCluster({ prefix: "lc-remove" }, async (c: Cluster) => {
       const leader = await c.leader();
       // A fourth voter that leaves the cluster when it is stopped gracefully.
-      const leaving = extraNode(c, "n4", leader.advAddr, undefined, [
+      const leaving = joiningNode(c, "n4", leader.advAddr, undefined, [
         "-raft-cluster-remove-shutdown",
       ]);
       await c.restart(leaving);
@@ -197,7 +157,7 @@ Deno.test({
       await Deno.remove(f.dataDir, { recursive: true });
       await mustExecute(leader.url, [["INSERT INTO t(v) VALUES(?)", "while away"]]);
       // Same id, new Raft address (fresh port), empty data dir.
-      const moved = extraNode(c, f.name, leader.advAddr);
+      const moved = joiningNode(c, f.name, leader.advAddr);
       assert.notEqual(moved.raftAddr, f.raftAddr);
       await c.restart(moved, true, 20_000);
       await eventually(`${f.name} listed with its new address`, async () => {
@@ -221,7 +181,7 @@ Deno.test({
       const leader = await c.leader();
       await mustExecute(leader.url, ["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"]);
       const follower = c.followersOf(leader)[0]!;
-      const n4 = extraNode(c, "n4", follower.advAddr);
+      const n4 = joiningNode(c, "n4", follower.advAddr);
       await c.restart(n4);
       await eventually("n4 in /nodes on the leader", async () => "n4" in await nodesOf(leader));
       assert.deepEqual(Object.keys(await nodesOf(leader)).sort(), ["n1", "n2", "n3", "n4"]);

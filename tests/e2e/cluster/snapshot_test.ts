@@ -10,12 +10,12 @@
 
 import assert from "node:assert/strict";
 import { get, mustExecute } from "../helpers.ts";
-import { freePort } from "../../util/node.ts";
 import { skipUnlessClustering } from "./available.ts";
 import {
   type Cluster,
-  ClusterNode,
+  type ClusterNode,
   eventually,
+  joiningNode,
   rowsOn,
   waitConverged,
   withCluster,
@@ -111,20 +111,7 @@ Deno.test({
         "leader took snapshots",
         async () => (await snapshotStats(leader)).taken >= 2,
       );
-      const httpAddr = `127.0.0.1:${freePort()}`;
-      const raftAddr = `127.0.0.1:${freePort()}`;
-      const joiner = new ClusterNode("n4", true, httpAddr, raftAddr, raftAddr, `${c.dir}/n4`, [
-        "-node-id",
-        "n4",
-        "-http-adv-addr",
-        httpAddr,
-        "-raft-adv-addr",
-        raftAddr,
-        "-join",
-        leader.advAddr,
-        ...SNAP_FLAGS,
-      ]);
-      c.nodes.push(joiner);
+      const joiner = joiningNode(c, "n4", leader.advAddr, undefined, SNAP_FLAGS);
       await c.restart(joiner);
       await eventually("joiner has every row", async () => await countOn(joiner) === 300);
       assert.ok((await snapshotStats(joiner)).installed >= 1, "joiner installed a snapshot");
