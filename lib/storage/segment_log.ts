@@ -65,7 +65,13 @@ const MIB = 1024 * 1024;
 export interface SegmentLogOptions {
   /** A new segment starts when the next batch would exceed this size. Default 64 MiB. */
   readonly segmentBytes?: number;
-  /** Bound of the cache of recent entries (data plus ~64 bytes per entry). Default 64 MiB. */
+  /**
+   * Bound of the cache of recent entries (data plus ~64 bytes per entry).
+   * Default 8 MiB: enough for followers a few hundred milliseconds behind
+   * at full write speed (older entries are read back from the file, which
+   * the OS caches); it is resident memory, and 64 MiB cost as much under
+   * bulk loads.
+   */
   readonly cacheBytes?: number;
   /** Read handles kept open (least recently used are closed). Default 8. */
   readonly readersMax?: number;
@@ -185,7 +191,7 @@ export class SegmentLog implements LogStore {
     this.#cacheFirst = this.#lastIndex + 1;
     this.#stableIndex = this.#lastIndex;
     this.#segmentBytes = options.segmentBytes ?? 64 * MIB;
-    this.#cacheMax = options.cacheBytes ?? 64 * MIB;
+    this.#cacheMax = options.cacheBytes ?? 8 * MIB;
     this.#readersMax = options.readersMax ?? 8;
     check(this.#segmentBytes > 0, () => `segmentBytes must be positive`);
     check(this.#cacheMax >= 0, () => `cacheBytes must not be negative`);
