@@ -112,8 +112,10 @@ mkdir -p "$(dirname "$OUT")"
 # timeout runs the command in its own process group and signals the whole
 # group, so an npx wrapper cannot leave an orphaned deno behind. That group is
 # not the terminal's, so forward Ctrl-C / SIGTERM to it by hand.
+# The V8 flags keep a node's memory low (lib/server/v8_flags.ts); baked into the binary.
+V8_FLAGS="--max-semi-space-size=2,--max-old-space-size=1024"
 timeout --kill-after=10 "$TIMEOUT_S" "${deno_cmd[@]}" compile -A --frozen \
-  --target "$TARGET" -o "$OUT" main.ts &
+  "--v8-flags=$V8_FLAGS" --target "$TARGET" -o "$OUT" main.ts &
 compile_pid=$!
 trap 'kill -TERM "$compile_pid" 2>/dev/null' INT TERM
 status=0

@@ -9,6 +9,7 @@
 import { FlagError, parseFlags, usage } from "./lib/config/flags.ts";
 import { configFromFlags } from "./lib/server/config.ts";
 import { startNode } from "./lib/server/start.ts";
+import { v8FlagsNote } from "./lib/server/v8_flags.ts";
 import { VERSION } from "./lib/version.ts";
 
 /** Exit status and output lines for an invocation that ends at once (version, help, errors). */
@@ -64,6 +65,8 @@ async function main(args: string[]): Promise<number> {
   console.log(
     `data directory ${config.dataDir} (SQLite ${config.onDisk ? config.dbPath : "in memory"})`,
   );
+  const note = v8FlagsNote();
+  if (note !== undefined) console.log(note);
   try {
     await node.ready;
   } catch (err) {

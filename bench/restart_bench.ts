@@ -42,6 +42,7 @@ import { waitForQuiet } from "./lib/machine.ts";
 import { OutputTail, waitOrKill } from "./lib/proc.ts";
 import { alignTable, recordResults } from "./lib/results.ts";
 import { freePorts } from "./lib/server.ts";
+import { DENO_V8_FLAGS_ARG } from "../lib/server/v8_flags.ts";
 
 const DEFAULT_ENTRIES = 200_000;
 const ENTRIES = Number(Deno.env.get("BENCH_RESTART_ENTRIES") ?? DEFAULT_ENTRIES);
@@ -75,7 +76,7 @@ interface Node {
 /** Spawns `main.ts`; with `inspectPort` it waits for a debugger (see cpu_profile.ts). */
 function spawn(dataDir: string, ports: readonly [number, number], inspectPort?: number): Node {
   const [http, raft] = ports;
-  const args = ["run", "-A"];
+  const args = ["run", "-A", DENO_V8_FLAGS_ARG];
   if (inspectPort !== undefined) args.push(`--inspect-wait=127.0.0.1:${inspectPort}`);
   args.push(
     MAIN,

@@ -54,6 +54,7 @@ import { waitForQuiet } from "./lib/machine.ts";
 import { findOnPath, OutputTail, runCommand, waitOrKill } from "./lib/proc.ts";
 import { alignTable, recordResults } from "./lib/results.ts";
 import { freePorts, type ServerHandle, startCeiling } from "./lib/server.ts";
+import { DENO_V8_FLAGS_ARG } from "../lib/server/v8_flags.ts";
 
 /** Default database size in MiB (`RAFTLITE_BENCH_DB_MIB` overrides it). */
 export const DEFAULT_MIB = 256;
@@ -350,7 +351,7 @@ class Node {
 
   constructor(dataDir: string, ports: readonly [number, number], onDisk: boolean) {
     const [http, raft] = ports;
-    const args = ["run", "-A", MAIN, "-http-addr", `127.0.0.1:${http}`];
+    const args = ["run", "-A", DENO_V8_FLAGS_ARG, MAIN, "-http-addr", `127.0.0.1:${http}`];
     args.push("-raft-addr", `127.0.0.1:${raft}`);
     if (onDisk) args.push("-on-disk");
     args.push(dataDir);

@@ -10,6 +10,7 @@
 
 import { processCpuSeconds } from "./machine.ts";
 import { OutputTail, waitOrKill } from "./proc.ts";
+import { DENO_V8_FLAGS_ARG } from "../../lib/server/v8_flags.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const CEILING = new URL("./ceiling_server.ts", import.meta.url);
@@ -217,6 +218,7 @@ export async function startRaftlite(opts: RaftliteOptions = {}): Promise<ServerH
     args: [
       "run",
       "-A",
+      DENO_V8_FLAGS_ARG,
       main,
       "-http-addr",
       `127.0.0.1:${httpPort}`,

@@ -6,6 +6,7 @@
 import { parseFlags } from "../../lib/config/flags.ts";
 import { configFromFlags } from "../../lib/server/config.ts";
 import { type RunningNode, startNode } from "../../lib/server/start.ts";
+import { DENO_V8_FLAGS_ARG } from "../../lib/server/v8_flags.ts";
 
 export interface TestNode {
   readonly node: RunningNode;
@@ -124,7 +125,18 @@ export function spawnNode(
   const httpAddr = options.httpAddr ?? `127.0.0.1:${freePort()}`;
   const raftAddr = options.raftAddr ?? `127.0.0.1:${freePort()}`;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "-http-addr", httpAddr, "-raft-addr", raftAddr, ...flags, dataDir],
+    args: [
+      "run",
+      "-A",
+      DENO_V8_FLAGS_ARG,
+      MAIN,
+      "-http-addr",
+      httpAddr,
+      "-raft-addr",
+      raftAddr,
+      ...flags,
+      dataDir,
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "piped",
