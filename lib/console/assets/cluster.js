@@ -92,7 +92,7 @@ function renderNodes(nodes, store) {
         { "data-label": "Reachable" },
         h("span", { class: `dot ${n.reachable ? "ok" : "bad"}` }),
         n.reachable ? "yes" : "no",
-        n.error ? h("div", { class: "muted small-text" }, n.error) : null,
+        n.error ? h("div", { class: "node-error", title: n.error }, n.error) : null,
       ),
       h(
         "td",
