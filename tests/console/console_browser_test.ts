@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { ensureChromium, launchChromium } from "./chromium.ts";
 import { spawnNode } from "../util/node.ts";
-import { type ClusterNode, eventually, withCluster } from "../e2e/cluster/harness.ts";
+import { type ClusterNode, withCluster } from "../e2e/cluster/harness.ts";
 
 const skipReason = await ensureChromium();
 if (skipReason !== undefined) console.log(`SKIP console browser tests: ${skipReason}`);
