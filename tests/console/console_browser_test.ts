@@ -192,6 +192,27 @@ Deno.test({
         await page.selectOption("#level", "weak");
       });
 
+      await t.step("Run becomes Cancel while a request is out, and cancels it", async () => {
+        let release: () => void = () => {};
+        const held = new Promise<void>((r) => (release = r));
+        await page.route("**/db/request*", async (route) => {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([held, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+          clearTimeout(timer);
+          await route.continue().catch(() => {}); // the page has aborted it by then
+        });
+        await page.fill("#sql", "SELECT 'slow'");
+        await page.click("#run");
+        await page.waitForSelector("#run.busy");
+        assert.equal(await page.innerText("#run-label"), "Cancel");
+        await page.click("#run");
+        await page.waitForSelector("#run:not(.busy)");
+        assert.match(await page.innerText("#results .error-box"), /Error: cancelled/);
+        assert.equal(await page.innerText("#run-label"), "Run");
+        release();
+        await page.unroute("**/db/request*");
+      });
+
       await t.step(
         "a 401 asks for credentials, sends them, and says so when cancelled",
         async () => {
@@ -211,6 +232,7 @@ Deno.test({
           await page.click("#run");
           await page.waitForSelector("#login[open]");
           await page.click("#login button[value=cancel]");
+          await page.waitForSelector("#run:not(.busy)");
           assert.match(
             await page.innerText("#results .error-box"),
             /requires you to sign in \(401\)/,
@@ -245,7 +267,7 @@ Deno.test({
         assert.deepEqual(leaves, ["commit_index"]);
       });
 
-      assert.deepEqual(problems, [], "the page logged errors");
+      assert.deepEqual(problems, [], `the page logged errors: ${problems.join("; ")}`);
       await context.close();
     } finally {
       await browser?.close();

@@ -55,6 +55,11 @@ function showNode(store, version) {
 }
 
 async function refreshHeader() {
+  // A background tab does not poll; the next refresh after it is shown catches up.
+  if (document.hidden) {
+    setTimeout(refreshHeader, HEADER_REFRESH_MS);
+    return;
+  }
   try {
     const { body, reply } = await requestJson("/status?key=store", {
       interactive: false,

@@ -37,6 +37,9 @@ export function initQuery() {
   /** @type {AbortController | null} */
   let running = null;
 
+  if (/Mac|iPhone|iPad/.test(navigator.platform)) {
+    runButton.querySelector("kbd").textContent = "⌘ ⏎";
+  }
   const saved = localStorage.getItem(LEVEL_KEY);
   if (saved && LEVELS.includes(saved)) level.value = saved;
   level.addEventListener("change", () => localStorage.setItem(LEVEL_KEY, level.value));
