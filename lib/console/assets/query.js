@@ -206,13 +206,14 @@ function resultTable(columns, types, rows) {
   const tbody = h("tbody");
   const pager = h("div", { class: "pager" });
   const pages = Math.max(1, Math.ceil(rows.length / PAGE_ROWS));
+  const numeric = columns.map((_, i) => NUMERIC_TYPE.test(types[i] ?? ""));
   let page = 0;
   const show = (p) => {
     page = Math.min(Math.max(0, p), pages - 1);
     const start = page * PAGE_ROWS;
     replace(
       tbody,
-      rows.slice(start, start + PAGE_ROWS).map((row, i) => rowElement(row, start + i)),
+      rows.slice(start, start + PAGE_ROWS).map((row, i) => rowElement(row, start + i, numeric)),
     );
     if (rows.length === 0) {
       replace(
@@ -235,7 +236,7 @@ function resultTable(columns, types, rows) {
         columns.map((c, i) =>
           h(
             "th",
-            { scope: "col", class: NUMERIC_TYPE.test(types[i] ?? "") ? "num" : undefined },
+            { scope: "col", class: numeric[i] ? "num" : undefined },
             h("span", { class: "col-name" }, c),
             types[i] ? h("span", { class: "col-type" }, types[i]) : null,
           )
@@ -248,14 +249,15 @@ function resultTable(columns, types, rows) {
   return h("div", { class: "table-block" }, h("div", { class: "table-scroll" }, table), pager);
 }
 
-function rowElement(row, n) {
+function rowElement(row, n, numeric) {
   return h(
     "tr",
     {},
     h("td", { class: "rownum" }, String(n + 1)),
-    row.map((v) => {
+    row.map((v, i) => {
       const view = cellView(v);
-      const td = h("td", { class: `cell-${view.kind}`, title: view.title || undefined });
+      const cls = `cell-${view.kind}${numeric[i] ? " num" : ""}`;
+      const td = h("td", { class: cls, title: view.title || undefined });
       if (view.kind === "null") td.append(h("span", { class: "null-badge" }, "NULL"));
       else if (view.kind === "blob") {
         td.append(
