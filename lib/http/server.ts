@@ -17,6 +17,7 @@ import { emptyStatus, textError, withCommonHeaders } from "./response.ts";
 import { handleStatus, handleVars } from "./status.ts";
 import { handleBoot, handleReap, handleSnapshot } from "./maintenance.ts";
 import { handleLeader, handleNodes, handleReadyz, handleRemove } from "./cluster_endpoints.ts";
+import { handleConsole } from "../console/mod.ts";
 
 type Handler = (
   req: Request,
@@ -45,6 +46,7 @@ const PREFIX: [string, Handler][] = [
   ["/status", handleStatus],
   ["/nodes", handleNodes],
   ["/readyz", handleReadyz],
+  ["/console/", handleConsole],
 ];
 
 /** The request handler for `Deno.serve`. */
@@ -70,9 +72,6 @@ async function route(req: Request, ctx: HttpContext): Promise<Response> {
   const path = url.pathname;
   if (path === "/" || path === "") return redirect("/console/", 302);
   if (path === "/console") return redirect("/console/", 301);
-  if (path.startsWith("/console/")) {
-    return textError(404, "the web console is not part of this raftlite version yet");
-  }
   const exact = EXACT[path];
   if (exact !== undefined) return await exact(req, ctx, parsed.params);
   for (const [prefix, handler] of PREFIX) {
