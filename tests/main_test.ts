@@ -30,7 +30,8 @@ Deno.test("runCli: errors are 'fatal: ...' with exit 1", () => {
     [["-disco-mode", "dns", "d"], /^fatal: flag -disco-mode is not supported yet$/],
     [["-bootstrap-expect", "3", "d"], /^fatal: -bootstrap-expect requires -join/],
     [["-join", "http://x:1", "d"], /^fatal: -join address "http:\/\/x:1" must be a Raft address/],
-    [["-auth=/f", "d"], /^fatal: flag -auth is not supported yet$/],
+    [["-cdc-config=/f", "d"], /^fatal: flag -cdc-config is not supported yet$/],
+    [["-join-as", "u", "d"], /^fatal: -join-as needs -auth/],
     [["-raft-snap", "many", "d"], /^fatal: invalid value "many" for -raft-snap/],
     [["-fk=maybe", "d"], /^fatal: invalid boolean value "maybe" for -fk$/],
     [["-raft-apply-timeout", "10", "d"], /^fatal: invalid value "10" for -raft-apply-timeout/],
@@ -155,11 +156,11 @@ Deno.test("main.ts as a process: -version and a fatal error", async () => {
   });
   assert.equal(version.code, 0, version.stderr);
   assert.match(version.stdout, /^raftlite v\d+\.\d+\.\d+ /);
-  const bad = await runBounded(Deno.execPath(), ["run", "-A", main, "-auth", "x", "d"], {
+  const bad = await runBounded(Deno.execPath(), ["run", "-A", main, "-cdc-config", "x", "d"], {
     timeoutMs: 30_000,
   });
   assert.equal(bad.code, 1);
-  assert.equal(bad.stderr, "fatal: flag -auth is not supported yet\n");
+  assert.equal(bad.stderr, "fatal: flag -cdc-config is not supported yet\n");
 });
 
 Deno.test("lib/version.ts: VERSION is semver", () => {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { basicCredentials } from "../auth/mod.ts";
 import { ClusterConnectionError, ClusterTimeoutError, RemoteError } from "../cluster/mod.ts";
 import { formatGoDuration } from "../sql/duration.ts";
 import type { QueryParams } from "../sql/params.ts";
@@ -150,6 +151,7 @@ export async function handleLeader(
       () =>
         ctx.cluster!.client.stepdown(addr, { id: target, wait: true }, {
           timeoutMs: (qp.timeoutMs ?? 30_000) + 1000,
+          credentials: basicCredentials(req.headers.get("Authorization")),
         }),
       "remote stepdown not authorized",
     );
@@ -209,7 +211,11 @@ export async function handleRemove(
     }
   }
   const res = await remoteCall(
-    () => ctx.cluster!.client.remove(addr, id, { timeoutMs: (qp.timeoutMs ?? 30_000) + 1000 }),
+    () =>
+      ctx.cluster!.client.remove(addr, id, {
+        timeoutMs: (qp.timeoutMs ?? 30_000) + 1000,
+        credentials: basicCredentials(req.headers.get("Authorization")),
+      }),
     "remote remove node not authorized",
   );
   if (res.status === 200) res.headers.set("X-RQLITE-SERVED-BY", addr);
@@ -227,6 +233,7 @@ async function remoteCall(call: () => Promise<void>, unauthorized: string): Prom
     return new Response(null, { status: 200 });
   } catch (err) {
     if (err instanceof RemoteError) {
+      // rqlite words the refused forward of a remove/stepdown; other 401s have no body.
       if (err.code === "unauthorized") return textError(401, unauthorized);
       if (err.code === "not_leader" || err.code === "leader_not_found") {
         return textError(503, "leader not found");

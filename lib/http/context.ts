@@ -12,6 +12,7 @@ import type { RandomSource } from "../sql/random.ts";
 import type { Membership } from "../store/membership.ts";
 import type { Store } from "../store/store.ts";
 import type { WriteQueue } from "../store/write_queue.ts";
+import type { Authenticator, Credentials } from "../auth/mod.ts";
 
 /** Reaching other nodes: forwarding to the leader, node metadata, membership. */
 export interface HttpCluster {
@@ -53,6 +54,10 @@ export interface HttpContext {
   /** Extra /status sections (os, runtime, node, build, store details). */
   statusReport(): Promise<Record<string, unknown>>;
   readonly counters: HttpCounters;
+  /** `-auth`: who may do what; undefined when every request is allowed. */
+  readonly auth?: Authenticator;
+  /** This node's own credentials (`-join-as`), for batches it forwards on nobody's behalf. */
+  readonly nodeCredentials?: Credentials;
   /** Random source and clock for statement rewriting. */
   readonly random: RandomSource;
   nowMs(): number;

@@ -13,6 +13,7 @@ import type { QueryParams } from "../sql/params.ts";
 import { analyze, processStatements } from "../sql/rewrite.ts";
 import { parseJsonRequest, parseTextRequest } from "../sql/request.ts";
 import type { Statement } from "../sql/types.ts";
+import { basicCredentials, type Credentials } from "../auth/mod.ts";
 import { type ClusterClient, RemoteError } from "../cluster/mod.ts";
 import {
   NotLeaderStoreError,
@@ -113,7 +114,13 @@ export function resultsResponse(
 /** How an endpoint runs a command here, or on the leader over the cluster service. */
 export interface Runner {
   readonly local: (store: Store, cmd: Command) => Promise<StoreOutcome>;
-  readonly remote: (client: ClusterClient, addr: string, cmd: Command) => Promise<StoreOutcome>;
+  /** Runs `cmd` on the leader at `addr`, with the HTTP request's credentials (the leader re-checks them). */
+  readonly remote: (
+    client: ClusterClient,
+    addr: string,
+    cmd: Command,
+    credentials: Credentials | undefined,
+  ) => Promise<StoreOutcome>;
 }
 
 /** A {@link Runner} that also builds the endpoint's command from its statements. */
@@ -140,7 +147,8 @@ async function toLeader(
   if (qp.redirect) return redirectToLeader(req, client, addr, qp.timeoutMs);
   try {
     count(ctx, "forwarded");
-    const { outcome, raftIndex } = await runner.remote(client, addr, cmd);
+    const credentials = basicCredentials(req.headers.get("Authorization"));
+    const { outcome, raftIndex } = await runner.remote(client, addr, cmd, credentials);
     return resultsResponse(ctx, qp, outcome.results, {
       error: outcome.error,
       raftIndex,
@@ -148,6 +156,10 @@ async function toLeader(
       servedBy: addr,
     });
   } catch (remoteErr) {
+    // The leader refused the forwarded credentials: as rqlite, 401 with no body.
+    if (remoteErr instanceof RemoteError && remoteErr.code === "unauthorized") {
+      return emptyStatus(401);
+    }
     if (
       remoteErr instanceof RemoteError && remoteErr.code !== "not_leader" &&
       remoteErr.code !== "leader_not_found"
@@ -248,9 +260,10 @@ export function handleExecute(req: Request, ctx: HttpContext, qp: QueryParams): 
 export function executeRunner(qp: QueryParams): Runner {
   return {
     local: (store, cmd) => store.execute(cmd, qp.timeoutMs ?? undefined),
-    remote: (client, addr, cmd) =>
+    remote: (client, addr, cmd, credentials) =>
       client.execute(addr, cmd, { timeoutMs: qp.timeoutMs }, {
         timeoutMs: forwardTimeoutMs(qp),
+        credentials,
       }),
   };
 }
@@ -271,8 +284,8 @@ export function handleQuery(req: Request, ctx: HttpContext, qp: QueryParams): Pr
   return runData(req, ctx, qp, "query", {
     command: (statements) => commandOf("query", statements, qp),
     local: (store, cmd) => store.query(cmd, readOptions(qp)),
-    remote: (client, addr, cmd) =>
-      client.query(addr, cmd, readOptions(qp), { timeoutMs: forwardTimeoutMs(qp) }),
+    remote: (client, addr, cmd, credentials) =>
+      client.query(addr, cmd, readOptions(qp), { timeoutMs: forwardTimeoutMs(qp), credentials }),
   });
 }
 
@@ -282,8 +295,8 @@ export function handleRequest(req: Request, ctx: HttpContext, qp: QueryParams): 
   return runData(req, ctx, qp, "request", {
     command: (statements) => commandOf("request", statements, qp),
     local: (store, cmd) => store.request(cmd, readOptions(qp)),
-    remote: (client, addr, cmd) =>
-      client.request(addr, cmd, readOptions(qp), { timeoutMs: forwardTimeoutMs(qp) }),
+    remote: (client, addr, cmd, credentials) =>
+      client.request(addr, cmd, readOptions(qp), { timeoutMs: forwardTimeoutMs(qp), credentials }),
   });
 }
 

@@ -16,8 +16,11 @@
  * request wait for room up to `timeout`, then 503 (retry later).
  *
  * The writer sends each batch through the store's execute path; on a
- * follower it forwards the batch to the leader over the cluster service
- * (without client credentials, as rqlite's queue does).
+ * follower it forwards the batch to the leader over the cluster service.
+ * A batch mixes the writes of many clients, each already checked here for
+ * `execute`, so it carries no client's credentials: with `-auth` it goes
+ * with this node's `-join-as` user (which then needs `execute` for queued
+ * writes through followers), else without any (as rqlite's queue).
  *
  * @module
  */
@@ -186,7 +189,7 @@ export function queuedBatchWriter(ctx: HttpContext, applyTimeoutMs: number): Bat
         target.addr,
         cmd,
         { timeoutMs: applyTimeoutMs },
-        { timeoutMs: FORWARD_TIMEOUT_MS },
+        { timeoutMs: FORWARD_TIMEOUT_MS, credentials: ctx.nodeCredentials },
       );
       return outcome.error;
     } catch (err) {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { type Authenticator, basicCredentials, permissionsFor } from "../auth/mod.ts";
 import { parseQueryParams } from "../sql/params.ts";
 import { handleBackup } from "./backup.ts";
 import type { HttpContext } from "./context.ts";
@@ -51,7 +52,11 @@ const PREFIX: [string, Handler][] = [
 
 /** The request handler for `Deno.serve`. */
 export function createHandler(ctx: HttpContext): (req: Request) => Promise<Response> {
-  const common = { version: ctx.version, allowOrigin: ctx.allowOrigin, authEnabled: false };
+  const common = {
+    version: ctx.version,
+    allowOrigin: ctx.allowOrigin,
+    authEnabled: ctx.auth !== undefined,
+  };
   return async (req) => {
     let res: Response;
     try {
@@ -67,6 +72,10 @@ export function createHandler(ctx: HttpContext): (req: Request) => Promise<Respo
 async function route(req: Request, ctx: HttpContext): Promise<Response> {
   if (req.method === "OPTIONS") return new Response(null, { status: 200 });
   const url = new URL(req.url);
+  // Before anything else about the request (rqlite: 401 before 405).
+  if (ctx.auth !== undefined && !(await authorized(req, url.pathname, ctx.auth))) {
+    return emptyStatus(401);
+  }
   const parsed = parseQueryParams(url.search);
   if (!parsed.ok) return textError(400, parsed.error);
   const path = url.pathname;
@@ -78,6 +87,13 @@ async function route(req: Request, ctx: HttpContext): Promise<Response> {
     if (path.startsWith(prefix)) return await handler(req, ctx, parsed.params);
   }
   return emptyStatus(404);
+}
+
+/** Whether the request's Basic credentials (or `*`) may use what its path needs. */
+function authorized(req: Request, path: string, auth: Authenticator): Promise<boolean> | true {
+  const perms = permissionsFor(req.method, path);
+  if (perms === undefined) return true;
+  return auth.allowed(basicCredentials(req.headers.get("Authorization")), perms);
 }
 
 function redirect(location: string, status: number): Response {

@@ -20,6 +20,7 @@ import {
   ClusterClient,
   ClusterHandlerError,
   type ClusterHandlers,
+  type ClusterRequestContext,
   ClusterServer,
   type NodeMeta,
   RemoteError,
@@ -30,6 +31,12 @@ import { Membership } from "../store/membership.ts";
 import { NotLeaderStoreError, type Store } from "../store/store.ts";
 import type { Mux } from "../transport/mux.ts";
 import { type SnapshotIo, TcpTransport } from "../transport/raft_transport.ts";
+import {
+  type Authenticator,
+  clusterPermissions,
+  type ClusterRequestKind,
+  type Credentials,
+} from "../auth/mod.ts";
 
 /** Everything the cluster layer needs from the node being assembled. */
 export interface ClusterDeps {
@@ -49,6 +56,10 @@ export interface ClusterDeps {
   driver(): RaftDriver | undefined;
   membership(): Membership | undefined;
   log(line: string): void;
+  /** `-auth`: checks the credentials every cluster request carries; undefined = all allowed. */
+  readonly auth?: Authenticator;
+  /** `-join-as`: the credentials this node sends with its own join, notify and remove. */
+  readonly nodeCredentials?: Credentials;
 }
 
 /** The cluster side of a node. */
@@ -137,7 +148,7 @@ export class ClusterRuntime {
           raftAddr: this.deps.raftAdvAddr,
           voter,
           ...(fresh ? { fresh } : {}),
-        }, { timeoutMs: 30_000 });
+        }, { timeoutMs: 30_000, credentials: this.deps.nodeCredentials });
         return addr;
       } catch (err) {
         if (err instanceof RemoteError && err.code === "not_leader" && err.leaderAddr) {
@@ -202,9 +213,7 @@ export class ClusterRuntime {
         await this.client.notify(
           target,
           { id: this.deps.nodeId, raftAddr: this.deps.raftAdvAddr },
-          {
-            timeoutMs: 5_000,
-          },
+          { timeoutMs: 5_000, credentials: this.deps.nodeCredentials },
         );
         pending.delete(target);
       } catch {
@@ -214,6 +223,34 @@ export class ClusterRuntime {
   }
 
   #closed = false;
+
+  /** This node's own credentials (`-join-as`), if any. */
+  get nodeCredentials(): Credentials | undefined {
+    return this.deps.nodeCredentials;
+  }
+
+  /** Cluster requests refused for their credentials (status `cluster.num_auth_refused`). */
+  authRefusals = 0;
+
+  /**
+   * Throws `unauthorized` unless the request's credentials may do `kind`
+   * (rqlite re-checks forwarded credentials on the leader, §10).
+   */
+  async #permit(
+    kind: ClusterRequestKind,
+    ctx: ClusterRequestContext,
+    nonVoterJoin = false,
+  ): Promise<void> {
+    const auth = this.deps.auth;
+    if (auth === undefined) return;
+    const alternatives = clusterPermissions(kind, nonVoterJoin);
+    if (alternatives.length === 0) return;
+    for (const perms of alternatives) {
+      if (await auth.allowed(ctx.credentials, perms)) return;
+    }
+    this.authRefusals++;
+    throw new ClusterHandlerError("unauthorized", { code: "unauthorized" });
+  }
 
   /** Stops the transport, server and client. The caller closes the mux. */
   async close(): Promise<void> {
@@ -258,17 +295,36 @@ export class ClusterRuntime {
         version: this.deps.version,
         nodeId: this.deps.nodeId,
       }),
-      execute: (cmd, opts) => guard(() => store().execute(cmd, opts.timeoutMs)),
-      query: (cmd, opts) => guard(() => store().query(cmd, opts)),
-      request: (cmd, opts) => guard(() => store().request(cmd, opts)),
-      join: (req) => guard(async () => void await membership().join(req)),
-      notify: (req) => {
+      execute: async (cmd, opts, ctx) => {
+        await this.#permit("execute", ctx);
+        return await guard(() => store().execute(cmd, opts.timeoutMs));
+      },
+      query: async (cmd, opts, ctx) => {
+        await this.#permit("query", ctx);
+        return await guard(() => store().query(cmd, opts));
+      },
+      request: async (cmd, opts, ctx) => {
+        await this.#permit("request", ctx);
+        return await guard(() => store().request(cmd, opts));
+      },
+      join: async (req, ctx) => {
+        await this.#permit("join", ctx, !req.voter);
+        await guard(async () => void await membership().join(req));
+      },
+      notify: async (req, ctx) => {
+        await this.#permit("notify", ctx);
         this.notifiers.set(req.id, req.raftAddr);
         this.learned.set(req.id, req.raftAddr);
         this.#onNotify?.();
       },
-      remove: (id) => guard(() => membership().remove(id)),
-      stepdown: (id, wait) => guard(() => membership().stepdown(id, wait)),
+      remove: async (id, ctx) => {
+        await this.#permit("remove", ctx);
+        await guard(() => membership().remove(id));
+      },
+      stepdown: async (id, wait, ctx) => {
+        await this.#permit("stepdown", ctx);
+        await guard(() => membership().stepdown(id, wait));
+      },
     };
   }
 }

@@ -54,6 +54,10 @@ export interface Config {
   readonly writeQueueTimeoutMs: number;
   /** `-write-queue-tx`: each queued batch in one transaction. */
   readonly writeQueueTx: boolean;
+  /** `-auth`: path of the users file, "" when every request is allowed. */
+  readonly authFile: string;
+  /** `-join-as`: the user whose credentials this node sends for join/notify/remove ("" = none). */
+  readonly joinAs: string;
 }
 
 /** Milliseconds per Raft tick; heartbeats go out every tick. */
@@ -122,6 +126,11 @@ export function configFromFlags(flags: ParsedFlags): Config {
   if (!(writeQueueTimeoutMs > 0)) {
     throw new FlagError("-write-queue-timeout must be a duration > 0, such as 50ms");
   }
+  const authFile = get("auth");
+  const joinAs = get("join-as");
+  if (joinAs !== "" && authFile === "") {
+    throw new FlagError("-join-as needs -auth: the user's password is read from the users file");
+  }
   const dataDir = absolute(flags.dataDir);
   return {
     dataDir,
@@ -158,6 +167,8 @@ export function configFromFlags(flags: ParsedFlags): Config {
     writeQueueBatchSize,
     writeQueueTimeoutMs,
     writeQueueTx: get("write-queue-tx") === "true",
+    authFile: authFile === "" ? "" : absolute(authFile),
+    joinAs,
   };
 }
 

@@ -33,6 +33,7 @@ import { statusReport } from "./status_report.ts";
 import { Maintenance } from "./maintenance.ts";
 import { checkSnapshotsAtStart, recoveryWatcher } from "./snapshot_recovery.ts";
 import { matchFingerprint, removeFingerprint, writeFingerprint } from "./fingerprint.ts";
+import { Authenticator, type Credentials, loadUsersFile } from "../auth/mod.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -96,6 +97,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
   let fsm: SqliteStateMachine | undefined;
   let membership: Membership | undefined;
   const startedMs = Date.now();
+  // -auth is read before anything listens: a bad users file stops the start.
+  const { auth, nodeCredentials } = loadAuth(configIn);
 
   // The internode port: Raft (service 1) and the cluster service (service 2).
   const mux = Mux.listen({ ...hostPort(configIn.raftAddr) });
@@ -131,6 +134,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     driver: () => driver,
     membership: () => membership,
     log: (line) => log(`[cluster] ${line}`),
+    ...(auth === undefined ? {} : { auth }),
+    ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
   });
 
   // Queued writes (/db/execute?queue): sequence numbers start at the node's
@@ -185,6 +190,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       log,
     }),
     counters: {},
+    ...(auth === undefined ? {} : { auth }),
+    ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
     random: cryptoRandom,
     nowMs: () => Date.now(),
   };
@@ -382,6 +389,17 @@ async function decideBootstrap(
   return new Map([[config.nodeId, config.raftAdvAddr]]);
 }
 
+/** The users file of -auth and the -join-as credentials; throws a message for `fatal:`. */
+function loadAuth(config: Config): { auth?: Authenticator; nodeCredentials?: Credentials } {
+  if (config.authFile === "") return {};
+  const auth = new Authenticator(loadUsersFile(config.authFile));
+  if (config.joinAs === "") return { auth };
+  return {
+    auth,
+    nodeCredentials: { username: config.joinAs, password: auth.passwordOf(config.joinAs) },
+  };
+}
+
 async function removeSelf(
   config: Config,
   cluster: ClusterRuntime,
@@ -394,7 +412,10 @@ async function removeSelf(
   } else {
     const leader = cluster.leaderAddr();
     if (leader === undefined) throw new Error("no leader to remove this node");
-    await cluster.client.remove(leader, config.nodeId, { timeoutMs: 10_000 });
+    await cluster.client.remove(leader, config.nodeId, {
+      timeoutMs: 10_000,
+      credentials: cluster.nodeCredentials,
+    });
   }
   log("[cluster] removed this node from the cluster before shutdown");
 }

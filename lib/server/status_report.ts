@@ -84,6 +84,8 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
       api_addr: `http://${config.httpAdvAddr}`,
       https: "false",
       transport: src.cluster?.transport.stats(),
+      auth_enabled: config.authFile !== "",
+      num_auth_refused: src.cluster?.authRefusals ?? 0,
     },
     store: storeSection(src),
   });

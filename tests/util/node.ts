@@ -23,6 +23,7 @@ export interface TestNode {
 export async function startTestNode(
   flags: string[] = [],
   dataDir?: string,
+  options: { authorization?: string } = {},
 ): Promise<TestNode> {
   const dir = dataDir ?? await Deno.makeTempDir({ prefix: "raftlite-test-" });
   const config = configFromFlags(
@@ -31,7 +32,10 @@ export async function startTestNode(
   const node = startNode(config, () => {});
   await node.ready;
   await waitFor(async () => {
-    const res = await fetch(`http://${node.httpAddr}/readyz`);
+    const headers = options.authorization === undefined
+      ? undefined
+      : { Authorization: options.authorization };
+    const res = await fetch(`http://${node.httpAddr}/readyz`, { headers });
     await res.body?.cancel();
     return res.status === 200;
   }, 10_000);
