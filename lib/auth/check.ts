@@ -21,7 +21,7 @@
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import bcrypt from "bcryptjs";
+import bcrypt from "npm:bcryptjs@3.0.3";
 import { EVERYONE, isBcryptHash, type Permission, type UserEntry } from "./users.ts";
 
 /** A username and password as sent with HTTP Basic auth or on the cluster service. */

@@ -1,7 +1,7 @@
 /** lib/auth: the users file, rqlite's permission rule, passwords (plaintext and bcrypt), routes. */
 
 import assert from "node:assert/strict";
-import bcrypt from "bcryptjs";
+import bcrypt from "npm:bcryptjs@3.0.3";
 import {
   Authenticator,
   basicCredentials,

@@ -175,7 +175,7 @@ Deno.test("auth: '*' grants its permissions without credentials, and to wrong on
 
 Deno.test("auth: a bcrypt password in the users file works over HTTP", async () => {
   // $2b$ hash of "correct horse", cost 4 (made with bcryptjs).
-  const { default: bcrypt } = await import("bcryptjs");
+  const { default: bcrypt } = await import("npm:bcryptjs@3.0.3");
   const users = JSON.stringify([
     { username: "root", password: "rootpw", perms: ["all"] },
     { username: "h", password: bcrypt.hashSync("correct horse", 4), perms: ["query"] },
