@@ -28,6 +28,16 @@ export interface HttpCounters {
   [name: string]: number;
 }
 
+/** What the HTTP layer reports to and reads from the node's metrics (lib/server/metrics.ts). */
+export interface HttpMetrics {
+  /** A finished request: its path, status and latency until the response headers. */
+  observeRequest(path: string, status: number, seconds: number): void;
+  /** A request started (+1) or finished (-1). */
+  requestsInFlight(delta: number): void;
+  /** The Prometheus exposition text. */
+  render(): string;
+}
+
 export interface HttpContext {
   readonly version: string;
   readonly nodeId: string;
@@ -54,6 +64,13 @@ export interface HttpContext {
   /** Extra /status sections (os, runtime, node, build, store details). */
   statusReport(): Promise<Record<string, unknown>>;
   readonly counters: HttpCounters;
+  /**
+   * More /debug/vars maps (e.g. `cluster`, `snapshot`, `uploader`) and extra
+   * `store` counters, read when /debug/vars is asked for.
+   */
+  varsExtra?(): Record<string, Record<string, number>>;
+  /** GET /metrics and request timing; undefined in handler tests that do not need them. */
+  readonly metrics?: HttpMetrics;
   /** `-auth`: who may do what; undefined when every request is allowed. */
   readonly auth?: Authenticator;
   /** This node's own credentials (`-join-as`), for batches it forwards on nobody's behalf. */

@@ -8,7 +8,7 @@
  */
 
 import type { QueryParams } from "../sql/params.ts";
-import type { HttpContext } from "./context.ts";
+import { count, type HttpContext } from "./context.ts";
 import { emptyStatus, jsonText, textError } from "./response.ts";
 
 /** A refused /boot, with the status code rqlite answers. */
@@ -59,6 +59,7 @@ export function handleSnapshot(req: Request, ctx: HttpContext, qp: QueryParams):
   const trailing = qp.trailingLogs === 0 ? undefined : qp.trailingLogs;
   return maintain(req, ctx, 500, async (m) => {
     const taken = await m.snapshot(trailing);
+    count(ctx, "user_snapshots");
     return emptyStatus(taken === undefined ? 204 : 200);
   });
 }
@@ -67,6 +68,7 @@ export function handleSnapshot(req: Request, ctx: HttpContext, qp: QueryParams):
 export function handleReap(req: Request, ctx: HttpContext, _qp: QueryParams): Promise<Response> {
   return maintain(req, ctx, 500, async (m) => {
     const r = await m.reap();
+    count(ctx, "user_reaps");
     return jsonText(
       `{"snapshots_reaped":${r.snapshotsReaped},"wals_checkpointed":${r.walsCheckpointed}}\n`,
     );

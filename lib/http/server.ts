@@ -9,6 +9,7 @@
  */
 
 import { type Authenticator, basicCredentials, permissionsFor } from "../auth/mod.ts";
+import { METRICS_CONTENT_TYPE } from "../metrics/mod.ts";
 import { parseQueryParams } from "../sql/params.ts";
 import { handleBackup } from "./backup.ts";
 import type { HttpContext } from "./context.ts";
@@ -33,6 +34,7 @@ const EXACT: Record<string, Handler> = {
   "/boot": handleBoot,
   "/snapshot": handleSnapshot,
   "/reap": handleReap,
+  "/metrics": handleMetrics,
 };
 
 /** Routes matched by prefix, as rqlite's mux does, in this order. */
@@ -57,13 +59,21 @@ export function createHandler(ctx: HttpContext): (req: Request) => Promise<Respo
     allowOrigin: ctx.allowOrigin,
     authEnabled: ctx.auth !== undefined,
   };
+  const metrics = ctx.metrics;
   return async (req) => {
+    const startMs = performance.now();
+    metrics?.requestsInFlight(1);
     let res: Response;
     try {
       res = await route(req, ctx);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       res = textError(500, message);
+    } finally {
+      metrics?.requestsInFlight(-1);
+    }
+    if (metrics !== undefined) {
+      metrics.observeRequest(pathOf(req.url), res.status, (performance.now() - startMs) / 1000);
     }
     return withCommonHeaders(res, common);
   };
@@ -94,6 +104,23 @@ function authorized(req: Request, path: string, auth: Authenticator): Promise<bo
   const perms = permissionsFor(req.method, path);
   if (perms === undefined) return true;
   return auth.allowed(basicCredentials(req.headers.get("Authorization")), perms);
+}
+
+/** The path of an absolute request URL without building a URL object (hot path). */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const q = url.indexOf("?", start);
+  return q < 0 ? url.slice(start) : url.slice(start, q);
+}
+
+/** GET /metrics: Prometheus text format (raftlite's; rqlite has none). */
+function handleMetrics(req: Request, ctx: HttpContext): Response {
+  if (req.method !== "GET") return emptyStatus(405);
+  if (ctx.metrics === undefined) return emptyStatus(404);
+  return new Response(ctx.metrics.render(), {
+    headers: { "Content-Type": METRICS_CONTENT_TYPE },
+  });
 }
 
 function redirect(location: string, status: number): Response {

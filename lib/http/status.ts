@@ -47,7 +47,8 @@ export async function handleVars(
       Sys: mem.rss,
       ExternalAlloc: mem.external,
     },
-    http: { ...ctx.counters },
+    // rqlite's e2e reads these two even before any happened.
+    http: { user_snapshots: 0, user_reaps: 0, ...ctx.counters },
   };
   if (store !== undefined) {
     const s = store.driver.status();
@@ -61,6 +62,9 @@ export async function handleVars(
       raft_applied_index: s.appliedIndex,
       num_invalid_raft_messages: s.invalidMessages,
     };
+  }
+  for (const [name, map] of Object.entries(ctx.varsExtra?.() ?? {})) {
+    vars[name] = { ...(vars[name] as Record<string, unknown> | undefined), ...map };
   }
   count(ctx, "debug_vars");
   const names = Object.keys(vars).sort();

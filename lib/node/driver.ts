@@ -146,6 +146,9 @@ export interface DriverStatus extends RaftStatus {
   readonly pendingReads: number;
   /** Messages the core rejected as malformed. */
   readonly invalidMessages: number;
+  /** Commands proposed through {@link RaftDriver.propose} since start, and those refused at once. */
+  readonly proposals: number;
+  readonly proposalsRefused: number;
   /** Snapshots taken locally since start, and how long the last one took (capture + store + compaction). */
   readonly snapshotsTaken: number;
   readonly lastSnapshotMs: number;
@@ -241,6 +244,10 @@ export class RaftDriver {
   #logBusy = false;
 
   #invalidMessages = 0;
+
+  #proposals = 0;
+
+  #proposalsRefused = 0;
   /** Clock time of the last message from the current leader (freshness of reads). */
   #leaderContactMs = -Infinity;
 
@@ -473,8 +480,12 @@ export class RaftDriver {
    * applied). Immediate refusals call `cb` synchronously.
    */
   propose(data: Uint8Array, cb: ProposeCallback): void {
+    this.#proposals++;
     const refusal = this.#refuse(this.#pendingCount + this.#proposalBuffer.length, "proposals");
-    if (refusal) return cb(refusal, undefined, 0);
+    if (refusal) {
+      this.#proposalsRefused++;
+      return cb(refusal, undefined, 0);
+    }
     this.#proposalBuffer.push({ data, cb });
     this.#kick();
   }
@@ -564,6 +575,8 @@ export class RaftDriver {
       pendingProposals: this.#pendingCount + this.#proposalBuffer.length,
       pendingReads: this.#readCount + this.#readBuffer.length,
       invalidMessages: this.#invalidMessages,
+      proposals: this.#proposals,
+      proposalsRefused: this.#proposalsRefused,
       snapshotsTaken: this.#snapshotsTaken,
       lastSnapshotMs: this.#lastSnapshotMs,
       snapshotsInstalled: this.#snapshotsInstalled,

@@ -229,6 +229,9 @@ export class ClusterRuntime {
     return this.deps.nodeCredentials;
   }
 
+  /** Join requests received (`cluster.num_join_req`). */
+  joinRequests = 0;
+
   /** Cluster requests refused for their credentials (status `cluster.num_auth_refused`). */
   authRefusals = 0;
 
@@ -308,6 +311,7 @@ export class ClusterRuntime {
         return await guard(() => store().request(cmd, opts));
       },
       join: async (req, ctx) => {
+        this.joinRequests++;
         await this.#permit("join", ctx, !req.voter);
         await guard(async () => void await membership().join(req));
       },

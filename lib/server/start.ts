@@ -34,6 +34,7 @@ import { Maintenance } from "./maintenance.ts";
 import { checkSnapshotsAtStart, recoveryWatcher } from "./snapshot_recovery.ts";
 import { matchFingerprint, removeFingerprint, writeFingerprint } from "./fingerprint.ts";
 import { Authenticator, type Credentials, loadUsersFile } from "../auth/mod.ts";
+import { NodeMetrics } from "./metrics.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -153,6 +154,17 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     log: (line) => log(`[http] ${line}`),
   });
 
+  const metrics = new NodeMetrics({
+    store: () => store,
+    storage: () => storage,
+    db: () => db,
+    writeQueue,
+    authRefusals: () => cluster.authRefusals,
+  });
+  let knownLeader = "";
+  // store.num_restores_start / _skipped: whether the start restored a snapshot or kept db.sqlite.
+  const startRestores = { restored: 0, skipped: 0 };
+
   const ctx: HttpContext = {
     version: `v${VERSION}`,
     nodeId: config.nodeId,
@@ -190,6 +202,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       log,
     }),
     counters: {},
+    metrics,
+    varsExtra: () => debugVarsExtra(cluster, membership, startRestores),
     ...(auth === undefined ? {} : { auth }),
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
     random: cryptoRandom,
@@ -199,7 +213,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
 
   const ready = (async () => {
     storage = await openStorage(config.dataDir);
-    for (const w of storage.warnings) log(`[storage] ${w}`);
+    storage.log.onAppendSynced = (ms) => metrics.observeAppendSync(ms);
+    for (const w of storage.warnings) log(`[storage] WARN ${w}`);
     const storageLog = (line: string) => log(`[storage] ${line}`);
     // -on-disk with a matching db.sqlite: the newest snapshot is not read at
     // start (its CRC is checked in the background once the node runs).
@@ -233,6 +248,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     );
     fsm = sm;
     if (heldIndex !== undefined) sm.appliedThrough = heldIndex;
+    if (heldIndex !== undefined) startRestores.skipped = 1;
+    else if (storage.snapshots.latest() !== undefined) startRestores.restored = 1;
     const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined &&
       storage.stable.hardState().term === 0;
     const boot = await decideBootstrap(config, isNew, cluster, log);
@@ -254,7 +271,13 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       observer: {
         onApplied: (_id, entries) => caughtUp(entries.at(-1)?.index ?? 0),
         onRestored: (_id, meta) => caughtUp(meta.index),
+        onSoftState: (_id, _term, ss) => {
+          if (ss.leader === knownLeader) return;
+          knownLeader = ss.leader;
+          metrics.leaderChanged();
+        },
         onSnapshotTaken: (_id, meta) => {
+          metrics.observeSnapshot(driver?.status().lastSnapshotMs ?? 0);
           const dbFile = sm.lastSnapshotDbFile;
           if (!config.onDisk || dbFile === undefined) return;
           writeFingerprint(config.dataDir, meta.index, dbFile).catch((err) =>
@@ -387,6 +410,40 @@ async function decideBootstrap(
   if (config.join.length > 0) return undefined;
   if (config.nonVoter) throw new Error("a non-voter must join a cluster: pass -join");
   return new Map([[config.nodeId, config.raftAdvAddr]]);
+}
+
+/**
+ * The /debug/vars counters of rqlite-api.md §4 that live outside the HTTP
+ * layer. `cluster.num_client_force_new_conn` stays 0 (raftlite's cluster
+ * client never forces a new connection on a caller's request),
+ * `snapshot.upgrade_ok` 0 (there is one snapshot format, nothing to
+ * upgrade), and the `uploader` counters 0 until automatic backups exist.
+ */
+function debugVarsExtra(
+  cluster: ClusterRuntime,
+  membership: Membership | undefined,
+  startRestores: { restored: number; skipped: number },
+): Record<string, Record<string, number>> {
+  return {
+    store: {
+      num_restores_start: startRestores.restored,
+      num_restores_start_skipped: startRestores.skipped,
+      num_ignored_joins: membership?.stats.ignoredJoins ?? 0,
+      num_removed_before_joins: membership?.stats.removedBeforeJoins ?? 0,
+    },
+    cluster: {
+      num_join_req: cluster.joinRequests,
+      num_client_force_new_conn: 0,
+      num_auth_refused: cluster.authRefusals,
+    },
+    snapshot: { upgrade_ok: 0 },
+    uploader: {
+      num_uploads_ok: 0,
+      num_uploads_fail: 0,
+      num_uploads_skipped: 0,
+      num_uploads_skipped_id: 0,
+    },
+  };
 }
 
 /** The users file of -auth and the -join-as credentials; throws a message for `fatal:`. */

@@ -164,6 +164,8 @@ export class SegmentLog implements LogStore {
   #cache: Entry[] = [];
   #cacheFirst: number;
   #cacheBytes = 0;
+  /** Told how long each append's write + fdatasync took, in ms (metrics; optional). */
+  onAppendSynced: ((ms: number) => void) | undefined;
   /** Entries up to here are on disk where the view says; only these may leave the cache. */
   #stableIndex: number;
   /** Queued operations that write or remove entries. */
@@ -615,11 +617,13 @@ export class SegmentLog implements LogStore {
       await writer.file.seek(offset, Deno.SeekMode.Start);
     }
     writer.pos = -1; // unknown until the write completed
+    const startMs = performance.now();
     this.stats.writeCalls += await writeAll(writer.file, bytes);
     writer.pos = offset + bytes.length;
     this.stats.bytesWritten += bytes.length;
     await writer.file.syncData();
     this.stats.dataSyncs++;
+    this.onAppendSynced?.(performance.now() - startMs);
     if (isNew) await this.#syncDir();
   }
 

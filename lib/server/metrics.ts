@@ -1,0 +1,238 @@
+/**
+ * The node's metrics for `GET /metrics` (Prometheus text format): what is
+ * measured as it happens (request latency by route, log append + fdatasync
+ * latency, leader changes, snapshot durations) and what is copied from the
+ * node's state when scraped (Raft indexes and term, proposals, queue
+ * depths, snapshot and restore counts, SQLite file sizes, memory).
+ *
+ * Routes are a fixed set (the router's table, `other` for the rest), so the
+ * request histogram has a bounded number of series.
+ *
+ * @module
+ */
+
+import type { DbClient } from "../db/mod.ts";
+import { Family, observe, Registry, type Series } from "../metrics/mod.ts";
+import type { Storage } from "../storage/mod.ts";
+import type { Store } from "../store/store.ts";
+import type { WriteQueue } from "../store/write_queue.ts";
+
+/** Route labels of the request histogram (the HTTP router's table). */
+const ROUTES = [
+  "/db/execute",
+  "/db/query",
+  "/db/request",
+  "/db/sql",
+  "/db/backup",
+  "/db/load",
+  "/boot",
+  "/snapshot",
+  "/reap",
+  "/remove",
+  "/leader",
+  "/nodes",
+  "/status",
+  "/readyz",
+  "/debug/vars",
+  "/metrics",
+  "/console/",
+] as const;
+
+/** The route label of `path`: its entry in {@link ROUTES}, else "other". */
+export function routeLabel(path: string): string {
+  for (const r of ROUTES) {
+    if (path === r || (r !== "/leader" && path.startsWith(r))) return r;
+  }
+  return "other";
+}
+
+function statusClass(status: number): string {
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : "other";
+}
+
+/** What the collectors read at scrape time. */
+export interface MetricSources {
+  store(): Store | undefined;
+  storage(): Storage | undefined;
+  db(): DbClient | undefined;
+  readonly writeQueue?: WriteQueue;
+  /** Cluster requests refused for their credentials. */
+  authRefusals(): number;
+}
+
+/** One node's metrics. */
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Family;
+  readonly #inFlight: Series;
+  readonly #appendSync: Family;
+  readonly #appendSyncSeries: Series;
+  readonly #leaderChanges: Series;
+  readonly #snapshotSeconds: Family;
+  readonly #snapshotSeries: Series;
+  /** Histogram series by route and status class, found once per pair. */
+  readonly #requestSeries = new Map<string, Series>();
+
+  constructor(sources: MetricSources) {
+    const r = this.registry;
+    this.#requests = r.define(
+      "raftlite_http_request_duration_seconds",
+      "HTTP request latency until the response headers, by route and status class.",
+      "histogram",
+      { labels: ["route", "code"], maxSeries: (ROUTES.length + 1) * 6 },
+    );
+    this.#inFlight = r.define(
+      "raftlite_http_requests_in_flight",
+      "HTTP requests being handled now.",
+      "gauge",
+    ).series();
+    this.#appendSync = r.define(
+      "raftlite_log_append_sync_duration_seconds",
+      "Raft log appends: one write plus one fdatasync, as the storage measured it.",
+      "histogram",
+    );
+    this.#appendSyncSeries = this.#appendSync.series();
+    this.#leaderChanges = r.define(
+      "raftlite_raft_leader_changes_total",
+      "Times this node saw the leader change (including to none).",
+      "counter",
+    ).series();
+    this.#snapshotSeconds = r.define(
+      "raftlite_snapshot_duration_seconds",
+      "Local snapshots: capture, store and log compaction.",
+      "histogram",
+    );
+    this.#snapshotSeries = this.#snapshotSeconds.series();
+    this.#defineCollected(sources);
+  }
+
+  /** Records a finished request (latency until the response headers). */
+  observeRequest(path: string, status: number, seconds: number): void {
+    const key = `${routeLabel(path)} ${statusClass(status)}`;
+    let s = this.#requestSeries.get(key);
+    if (s === undefined) {
+      s = this.#requests.series(routeLabel(path), statusClass(status));
+      this.#requestSeries.set(key, s);
+    }
+    observe(this.#requests, s, seconds);
+  }
+
+  /** A request started (+1) or finished (-1). */
+  requestsInFlight(delta: number): void {
+    this.#inFlight.value += delta;
+  }
+
+  /** One log append's write + fdatasync took `ms`. */
+  observeAppendSync(ms: number): void {
+    observe(this.#appendSync, this.#appendSyncSeries, ms / 1000);
+  }
+
+  /** The known leader changed. */
+  leaderChanged(): void {
+    this.#leaderChanges.value++;
+  }
+
+  /** A local snapshot took `ms`. */
+  observeSnapshot(ms: number): void {
+    observe(this.#snapshotSeconds, this.#snapshotSeries, ms / 1000);
+  }
+
+  /** The exposition text. */
+  render(): string {
+    return this.registry.render();
+  }
+
+  #defineCollected(src: MetricSources): void {
+    const r = this.registry;
+    const gauge = (name: string, help: string) => r.define(name, help, "gauge").series();
+    const counter = (name: string, help: string) => r.define(name, help, "counter").series();
+    const term = gauge("raftlite_raft_term", "Current Raft term.");
+    const commit = gauge("raftlite_raft_commit_index", "Highest log index known committed.");
+    const applied = gauge("raftlite_raft_applied_index", "Highest log index applied to SQLite.");
+    const last = gauge("raftlite_raft_last_log_index", "Index of the last entry in the log.");
+    const leader = gauge("raftlite_raft_is_leader", "1 while this node is the leader.");
+    const voters = gauge("raftlite_raft_voters", "Voters in the current configuration.");
+    const proposals = counter("raftlite_raft_proposals_total", "Commands proposed on this node.");
+    const refused = counter(
+      "raftlite_raft_proposals_refused_total",
+      "Proposals refused at once (queue full or not leader).",
+    );
+    const pending = gauge("raftlite_raft_pending_proposals", "Proposals waiting to be applied.");
+    const pendingReads = gauge("raftlite_raft_pending_reads", "Linearizable reads waiting.");
+    const invalid = counter(
+      "raftlite_raft_invalid_messages_total",
+      "Raft messages refused as malformed.",
+    );
+    const snapshots = counter("raftlite_snapshots_total", "Snapshots taken by this node.");
+    const installed = counter(
+      "raftlite_snapshots_installed_total",
+      "Snapshots received from a leader and restored.",
+    );
+    const restores = counter("raftlite_restores_total", "Database restores (snapshots, loads).");
+    const applies = counter("raftlite_apply_batches_total", "Batches applied to SQLite.");
+    const commands = counter("raftlite_applied_commands_total", "Commands applied to SQLite.");
+    const queueDepth = gauge("raftlite_write_queue_depth", "Queued writes (?queue) not written.");
+    const dbInFlight = gauge(
+      "raftlite_sqlite_requests_in_flight",
+      "Requests queued or running in the SQLite workers.",
+    );
+    const dbBytes = gauge("raftlite_sqlite_database_bytes", "Size of the SQLite database file.");
+    const walBytes = gauge("raftlite_sqlite_wal_bytes", "Size of the SQLite WAL file.");
+    const snapshotBytes = gauge(
+      "raftlite_snapshot_store_bytes",
+      "Bytes of the snapshots kept in the data directory.",
+    );
+    const rss = gauge("raftlite_process_resident_memory_bytes", "Resident set size.");
+    const heap = gauge("raftlite_process_heap_used_bytes", "V8 heap used by the main isolate.");
+    const authRefused = counter(
+      "raftlite_cluster_auth_refused_total",
+      "Cluster requests refused for their credentials.",
+    );
+    r.onCollect(() => {
+      const mem = Deno.memoryUsage();
+      rss.value = mem.rss;
+      heap.value = mem.heapUsed;
+      authRefused.value = src.authRefusals();
+      queueDepth.value = src.writeQueue?.depth ?? 0;
+      const store = src.store();
+      if (store !== undefined) {
+        const s = store.driver.status();
+        term.value = s.term;
+        commit.value = s.commit;
+        applied.value = s.appliedIndex;
+        last.value = s.lastIndex;
+        leader.value = s.role === "leader" ? 1 : 0;
+        voters.value = s.conf.voters.length;
+        proposals.value = s.proposals;
+        refused.value = s.proposalsRefused;
+        pending.value = s.pendingProposals;
+        pendingReads.value = s.pendingReads;
+        invalid.value = s.invalidMessages;
+        snapshots.value = s.snapshotsTaken;
+        installed.value = s.snapshotsInstalled;
+        const fsm = store.options.fsm.stats;
+        restores.value = fsm.restores;
+        applies.value = fsm.applyBatches;
+        commands.value = fsm.appliedCommands;
+      }
+      const db = src.db();
+      if (db !== undefined) {
+        dbInFlight.value = db.inFlight;
+        dbBytes.value = fileSize(db.path);
+        walBytes.value = fileSize(`${db.path}-wal`);
+      }
+      const storage = src.storage();
+      if (storage !== undefined) {
+        snapshotBytes.value = storage.snapshots.list().reduce((n, i) => n + i.size, 0);
+      }
+    });
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
