@@ -8,6 +8,7 @@
 
 import { FlagError, parseFlags, usage } from "./lib/config/flags.ts";
 import { configFromFlags } from "./lib/server/config.ts";
+import { Logger } from "./lib/log/mod.ts";
 import { startNode } from "./lib/server/start.ts";
 import { v8FlagsNote } from "./lib/server/v8_flags.ts";
 import { VERSION } from "./lib/version.ts";
@@ -53,7 +54,8 @@ async function main(args: string[]): Promise<number> {
   const config = configFromFlags(parseFlags(args));
   let node;
   try {
-    node = startNode(config);
+    const logger = new Logger({ level: config.logLevel, raftLevel: config.raftLogLevel });
+    node = startNode(config, logger.lineLogger());
   } catch (err) {
     console.error(`fatal: ${err instanceof Error ? err.message : String(err)}`);
     return 1;

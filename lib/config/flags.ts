@@ -323,6 +323,13 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     supported: S,
     help: "Most statements accepted in one request (raftlite)",
   },
+  "log-level": {
+    kind: "string",
+    default: "INFO",
+    supported: S,
+    help:
+      "Log level of everything but Raft, storage and transport: ERROR, WARN, INFO, DEBUG (raftlite)",
+  },
   "max-body-bytes": {
     kind: "int",
     default: "67108864",

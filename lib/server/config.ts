@@ -33,6 +33,8 @@ export interface Config {
   readonly snapshotIntervalMs: number;
   readonly applyTimeoutMs: number;
   readonly raftLogLevel: "ERROR" | "WARN" | "INFO" | "DEBUG";
+  /** `-log-level` (raftlite): threshold of every component but Raft, storage and transport. */
+  readonly logLevel: "ERROR" | "WARN" | "INFO" | "DEBUG";
   readonly shutdownStepdown: boolean;
   /** Raft addresses to join (`-join`), empty when not joining. */
   readonly join: readonly string[];
@@ -92,6 +94,10 @@ export function configFromFlags(flags: ParsedFlags): Config {
     throw new FlagError(
       `-raft-log-level "${get("raft-log-level")}": use ERROR, WARN, INFO or DEBUG`,
     );
+  }
+  const logLevel = get("log-level").toUpperCase();
+  if (!["ERROR", "WARN", "INFO", "DEBUG"].includes(logLevel)) {
+    throw new FlagError(`-log-level "${get("log-level")}": use ERROR, WARN, INFO or DEBUG`);
   }
   const maxBody = int("max-body-bytes");
   if (!(maxBody >= 1024)) throw new FlagError("-max-body-bytes must be at least 1024");
@@ -154,6 +160,7 @@ export function configFromFlags(flags: ParsedFlags): Config {
     snapshotIntervalMs: snapInterval,
     applyTimeoutMs: ms("raft-apply-timeout"),
     raftLogLevel: level as Config["raftLogLevel"],
+    logLevel: logLevel as Config["logLevel"],
     shutdownStepdown: get("raft-shutdown-stepdown") === "true",
     join,
     joinAttempts,
