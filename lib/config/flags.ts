@@ -330,6 +330,25 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     help:
       "Log level of everything but Raft, storage and transport: ERROR, WARN, INFO, DEBUG (raftlite)",
   },
+  "max-concurrent-requests": {
+    kind: "int",
+    default: "1024",
+    supported: S,
+    help: "HTTP requests handled at once; beyond, 503 with Retry-After (raftlite)",
+  },
+  "http-read-timeout": {
+    kind: "duration",
+    default: "30s",
+    supported: S,
+    help: "Longest time a request body may take to arrive; then 408 (raftlite)",
+  },
+  "raft-max-frame-bytes": {
+    kind: "int",
+    default: "0",
+    supported: S,
+    help:
+      "Largest frame on the Raft port; 0 = 80 MiB or -max-body-bytes + 1 MiB if larger (raftlite)",
+  },
   "max-body-bytes": {
     kind: "int",
     default: "67108864",

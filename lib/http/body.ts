@@ -15,8 +15,39 @@ export class BodyTooLargeError extends Error {
   }
 }
 
-/** Reads the whole body, failing fast when it grows beyond `limitBytes`. */
-export async function readBody(req: Request, limitBytes: number): Promise<Uint8Array> {
+/** The client did not send its whole body in time (`-http-read-timeout`). */
+export class BodyTimeoutError extends Error {
+  override readonly name = "BodyTimeoutError";
+  constructor(readonly timeoutMs: number) {
+    super(`request body read timeout: not received within ${timeoutMs} ms (-http-read-timeout)`);
+  }
+}
+
+/**
+ * Reads the whole body within `limitBytes` and, when `timeoutMs` is given,
+ * within that time: a client trickling its body cannot hold a request slot
+ * (see -max-concurrent-requests) for longer.
+ */
+export async function readBody(
+  req: Request,
+  limitBytes: number,
+  timeoutMs?: number,
+): Promise<Uint8Array> {
+  if (timeoutMs === undefined || !(timeoutMs > 0)) return await readBodyUntimed(req, limitBytes);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyTimeoutError(timeoutMs)), timeoutMs);
+  });
+  const reading = readBodyUntimed(req, limitBytes);
+  reading.catch(() => {}); // settles after a timeout too; nobody waits then
+  try {
+    return await Promise.race([reading, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readBodyUntimed(req: Request, limitBytes: number): Promise<Uint8Array> {
   const declared = Number(req.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(declared) && declared > limitBytes) throw new BodyTooLargeError(limitBytes);
   if (req.body === null) return new Uint8Array(0);
@@ -50,7 +81,11 @@ export async function readBody(req: Request, limitBytes: number): Promise<Uint8A
 
 const decoder = new TextDecoder();
 
-/** Reads the body as UTF-8 text within the limit. */
-export async function readText(req: Request, limitBytes: number): Promise<string> {
-  return decoder.decode(await readBody(req, limitBytes));
+/** Reads the body as UTF-8 text within the limits (see {@link readBody}). */
+export async function readText(
+  req: Request,
+  limitBytes: number,
+  timeoutMs?: number,
+): Promise<string> {
+  return decoder.decode(await readBody(req, limitBytes, timeoutMs));
 }

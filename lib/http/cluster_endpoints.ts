@@ -133,7 +133,7 @@ export async function handleLeader(
   if (store === undefined) return textError(503, "leader not found");
   let target: string | undefined;
   const type = req.headers.get("content-type") ?? "";
-  const text = await readText(req, ctx.maxBodyBytes);
+  const text = await readText(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs);
   if (type === "application/json" && text.length > 0) {
     try {
       const body = JSON.parse(text) as { id?: unknown } | null;
@@ -177,7 +177,7 @@ export async function handleRemove(
   if (store === undefined) return textError(503, "leader not found");
   let id: string;
   try {
-    const body: unknown = JSON.parse(await readText(req, ctx.maxBodyBytes));
+    const body: unknown = JSON.parse(await readText(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs));
     if (body === null || typeof body !== "object" || Array.isArray(body)) return emptyStatus(400);
     const keys = Object.keys(body);
     const value = (body as Record<string, unknown>).id;

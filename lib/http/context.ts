@@ -51,6 +51,10 @@ export interface HttpContext {
   readonly allowOrigin: string;
   /** Largest accepted request body. */
   readonly maxBodyBytes: number;
+  /** Longest time a request body may take to arrive (`-http-read-timeout`); undefined = no limit. */
+  readonly bodyTimeoutMs?: number;
+  /** Requests handled at once (`-max-concurrent-requests`); undefined = no limit. */
+  readonly maxConcurrentRequests?: number;
   /** Most statements in one request. */
   readonly maxStatements: number;
   /** The store once open; undefined while starting (status still answers). */

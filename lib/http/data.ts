@@ -49,7 +49,7 @@ async function statementsOf(
   }
   let text: string;
   try {
-    text = await readText(req, ctx.maxBodyBytes);
+    text = await readText(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs);
   } catch (err) {
     if (err instanceof BodyTooLargeError) return textError(413, err.message);
     throw err;

@@ -137,7 +137,7 @@ interface BodyStatements {
 async function bodyStatements(req: Request, ctx: HttpContext): Promise<BodyStatements | Response> {
   let text: string;
   try {
-    text = await readText(req, ctx.maxBodyBytes);
+    text = await readText(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs);
   } catch (err) {
     if (err instanceof BodyTooLargeError) return textError(413, err.message);
     throw err;

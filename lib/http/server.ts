@@ -10,6 +10,7 @@
 
 import { type Authenticator, basicCredentials, permissionsFor } from "../auth/mod.ts";
 import { METRICS_CONTENT_TYPE } from "../metrics/mod.ts";
+import { BodyTimeoutError, BodyTooLargeError } from "./body.ts";
 import { parseQueryParams } from "../sql/params.ts";
 import { handleBackup } from "./backup.ts";
 import type { HttpContext } from "./context.ts";
@@ -60,16 +61,22 @@ export function createHandler(ctx: HttpContext): (req: Request) => Promise<Respo
     authEnabled: ctx.auth !== undefined,
   };
   const metrics = ctx.metrics;
+  const limit = ctx.maxConcurrentRequests ?? Infinity;
+  let inFlight = 0;
   return async (req) => {
     const startMs = performance.now();
+    if (inFlight >= limit && !(inFlight < limit + PROBE_RESERVE && isProbe(req.url))) {
+      return withCommonHeaders(tooManyRequests(limit), common);
+    }
+    inFlight++;
     metrics?.requestsInFlight(1);
     let res: Response;
     try {
       res = await route(req, ctx);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      res = textError(500, message);
+      res = errorResponse(err);
     } finally {
+      inFlight--;
       metrics?.requestsInFlight(-1);
     }
     if (metrics !== undefined) {
@@ -104,6 +111,36 @@ function authorized(req: Request, path: string, auth: Authenticator): Promise<bo
   const perms = permissionsFor(req.method, path);
   if (perms === undefined) return true;
   return auth.allowed(basicCredentials(req.headers.get("Authorization")), perms);
+}
+
+/** Requests beyond -max-concurrent-requests that health probes may still make. */
+const PROBE_RESERVE = 16;
+const PROBES = new Set(["/status", "/readyz", "/metrics", "/debug/vars", "/leader", "/nodes"]);
+
+/** Whether `url` is a cheap health probe, which keeps a small reserve above the limit. */
+function isProbe(url: string): boolean {
+  return PROBES.has(pathOf(url));
+}
+
+/** 503 with Retry-After: the node handles -max-concurrent-requests requests already. */
+function tooManyRequests(limit: number): Response {
+  const res = textError(
+    503,
+    `too many concurrent requests: the limit is ${limit} (-max-concurrent-requests); retry shortly`,
+  );
+  res.headers.set("Retry-After", "1");
+  return res;
+}
+
+/** A handler's failure: a body that was too large or too slow has its own status, the rest 500. */
+function errorResponse(err: unknown): Response {
+  if (err instanceof BodyTooLargeError) return textError(413, err.message);
+  if (err instanceof BodyTimeoutError) {
+    const res = textError(408, err.message);
+    res.headers.set("Connection", "close");
+    return res;
+  }
+  return textError(500, err instanceof Error ? err.message : String(err));
 }
 
 /** The path of an absolute request URL without building a URL object (hot path). */

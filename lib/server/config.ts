@@ -19,6 +19,12 @@ export interface Config {
   readonly httpAllowOrigin: string;
   readonly maxBodyBytes: number;
   readonly maxStatements: number;
+  /** `-max-concurrent-requests`: HTTP requests handled at once. */
+  readonly maxConcurrentRequests: number;
+  /** `-http-read-timeout`: longest a request body may take to arrive (0 = no limit). */
+  readonly httpReadTimeoutMs: number;
+  /** `-raft-max-frame-bytes`: largest frame read or written on the Raft port. */
+  readonly raftMaxFrameBytes: number;
   readonly onDisk: boolean;
   /** `<data-dir>/db.sqlite`. */
   readonly dbPath: string;
@@ -101,6 +107,22 @@ export function configFromFlags(flags: ParsedFlags): Config {
   }
   const maxBody = int("max-body-bytes");
   if (!(maxBody >= 1024)) throw new FlagError("-max-body-bytes must be at least 1024");
+  const maxConcurrent = int("max-concurrent-requests");
+  if (!(maxConcurrent >= 1 && Number.isSafeInteger(maxConcurrent))) {
+    throw new FlagError("-max-concurrent-requests must be at least 1");
+  }
+  const readTimeout = ms("http-read-timeout");
+  if (!(readTimeout >= 0)) throw new FlagError("-http-read-timeout must be a duration >= 0");
+  const maxFrameFlag = int("raft-max-frame-bytes");
+  const maxFrame = maxFrameFlag === 0 ? Math.max(80 << 20, maxBody + (1 << 20)) : maxFrameFlag;
+  if (
+    !(maxFrame >= maxBody + (1 << 20) && Number.isSafeInteger(maxFrame) && maxFrame <= 2 ** 32 - 1)
+  ) {
+    throw new FlagError(
+      `-raft-max-frame-bytes must be at least -max-body-bytes + 1 MiB (${maxBody + (1 << 20)}), ` +
+        "so a forwarded request fits, and below 4 GiB",
+    );
+  }
   const maxStatements = int("max-statements");
   if (!(maxStatements >= 1)) throw new FlagError("-max-statements must be at least 1");
   const join = get("join").split(",").map((a) => a.trim()).filter((a) => a !== "");
@@ -148,6 +170,9 @@ export function configFromFlags(flags: ParsedFlags): Config {
     httpAllowOrigin: get("http-allow-origin"),
     maxBodyBytes: maxBody,
     maxStatements,
+    maxConcurrentRequests: maxConcurrent,
+    httpReadTimeoutMs: readTimeout,
+    raftMaxFrameBytes: maxFrame,
     onDisk: get("on-disk") === "true",
     dbPath: `${dataDir}/db.sqlite`,
     foreignKeys: get("fk") === "true",

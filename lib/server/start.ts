@@ -124,7 +124,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     version: `v${VERSION}`,
     mux,
     connectTimeoutMs: config.connectTimeoutMs,
-    maxFrameBytes: Math.max(80 << 20, config.maxBodyBytes + (1 << 20)),
+    maxFrameBytes: configIn.raftMaxFrameBytes,
     // Storage opens later (in `ready`); snapshots only move once it has.
     snapshotIo: {
       open: (data) => fileSnapshotIo(openedStorage().snapshots).open(data),
@@ -202,6 +202,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       log,
     }),
     counters: {},
+    maxConcurrentRequests: config.maxConcurrentRequests,
+    ...(config.httpReadTimeoutMs > 0 ? { bodyTimeoutMs: config.httpReadTimeoutMs } : {}),
     metrics,
     varsExtra: () => debugVarsExtra(cluster, membership, startRestores),
     ...(auth === undefined ? {} : { auth }),
