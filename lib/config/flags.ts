@@ -327,8 +327,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     kind: "string",
     default: "INFO",
     supported: S,
-    help:
-      "Log level of everything but Raft, storage and transport: ERROR, WARN, INFO, DEBUG (raftlite)",
+    help: "Log level of everything but Raft and transport: ERROR, WARN, INFO, DEBUG (raftlite)",
   },
   "max-concurrent-requests": {
     kind: "int",

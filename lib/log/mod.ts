@@ -9,8 +9,9 @@
  * always one line: newlines and carriage returns are escaped (`\n`, `\r`),
  * so a log shipper never splits an event. Two thresholds, as rqlite has:
  * `-raft-log-level` (default WARN) for the consensus machinery (components
- * `raft`, `storage`, `transport`) and `-log-level` (raftlite's; default
- * INFO) for everything else. A disabled level costs one comparison: the
+ * `raft` and `transport`) and `-log-level` (raftlite's; default INFO) for
+ * everything else, including `storage`, whose events (torn tails cut,
+ * corrupt snapshots, recoveries and their end) an operator should see. A disabled level costs one comparison: the
  * line is not formatted.
  *
  * The node's modules log free text through `(line) => void` callbacks with
@@ -32,7 +33,7 @@ export type LogLevel = typeof LOG_LEVELS[number];
 const RANK: Record<LogLevel, number> = { ERROR: 0, WARN: 1, INFO: 2, DEBUG: 3 };
 
 /** Components whose threshold is `-raft-log-level`. */
-export const RAFT_COMPONENTS: ReadonlySet<string> = new Set(["raft", "storage", "transport"]);
+export const RAFT_COMPONENTS: ReadonlySet<string> = new Set(["raft", "transport"]);
 
 /** The level named by `text` (any case), or undefined. */
 export function parseLogLevel(text: string): LogLevel | undefined {

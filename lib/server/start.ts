@@ -273,7 +273,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       observer: {
         onApplied: (_id, entries) => caughtUp(entries.at(-1)?.index ?? 0),
         onRestored: (_id, meta) => caughtUp(meta.index),
-        onSoftState: (_id, _term, ss) => {
+        onSoftState: (_id, term, ss) => {
+          log(`[raft] INFO role ${ss.role}, term ${term}, leader ${ss.leader || "none"}`);
           if (ss.leader === knownLeader) return;
           knownLeader = ss.leader;
           metrics.leaderChanged();

@@ -17,16 +17,16 @@ Deno.test("log: one line per event: time, level, component, message; newlines es
   ]);
 });
 
-Deno.test("log: -log-level for most components, -raft-log-level for raft/storage/transport", () => {
+Deno.test("log: -log-level for most components, -raft-log-level for raft/transport", () => {
   const { logger, lines } = capture({ level: "INFO", raftLevel: "WARN" });
   logger.log("DEBUG", "http", "no");
   logger.log("INFO", "http", "yes 1");
-  logger.log("INFO", "storage", "no");
-  logger.log("WARN", "storage", "yes 2");
+  logger.log("INFO", "transport", "no");
+  logger.log("WARN", "transport", "yes 2");
   logger.log("ERROR", "raft", "yes 3");
   assert.deepEqual(lines.map((l) => l.split(" ").slice(1).join(" ")), [
     "INFO [http] yes 1",
-    "WARN [storage] yes 2",
+    "WARN [transport] yes 2",
     "ERROR [raft] yes 3",
   ]);
   const quiet = capture({ level: "ERROR", raftLevel: "DEBUG" });
