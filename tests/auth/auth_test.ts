@@ -8,6 +8,7 @@ import {
   basicHeader,
   clusterPermissions,
   constantTimeEquals,
+  forwardedWriteKind,
   isBcryptHash,
   parseUsers,
   PERMISSIONS,
@@ -219,4 +220,11 @@ Deno.test("routes: each endpoint's permission as rqlite; unknown paths and redir
   ]]);
   assert.deepEqual(clusterPermissions("request"), [["query", "execute"]]);
   assert.deepEqual(clusterPermissions("nodeMeta"), []);
+  // A forwarded /db/load (image, or SQL text with rollbackOnError) needs load on the leader.
+  assert.equal(forwardedWriteKind({ kind: "load" }), "load");
+  assert.equal(forwardedWriteKind({ kind: "execute", rollbackOnError: true }), "load");
+  assert.equal(forwardedWriteKind({ kind: "execute" }), "execute");
+  assert.equal(forwardedWriteKind({ kind: "execute", rollbackOnError: false }), "execute");
+  assert.deepEqual(clusterPermissions("load"), [["load"]]);
+  assert.deepEqual(clusterPermissions("execute"), [["execute"]]);
 });
