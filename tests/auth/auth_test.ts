@@ -45,6 +45,12 @@ Deno.test("users file: every mistake is refused with a message naming the entry"
     ['[{"username":"a","password":"x","perms":[1]}]', /unknown permission 1/],
     ['[{"username":"a","password":"x","perms":[],"role":"x"}]', /unknown field "role"/],
     ['[{"username":"*","password":"x","perms":[]}]', /takes no password/],
+    // Basic auth splits at the first colon: such a user could never sign in.
+    ['[{"username":"a:b","password":"x","perms":[]}]', /user "a:b".*must not contain ":"/],
+    // bcrypt-shaped passwords whose cost bcrypt refuses, or that would take minutes per check.
+    [`[{"username":"a","password":"$2b$99$${"a".repeat(53)}","perms":[]}]`, /cost 99.*4 to 31/],
+    [`[{"username":"a","password":"$2b$03$${"a".repeat(53)}","perms":[]}]`, /cost 3.*4 to 31/],
+    [`[{"username":"a","password":"$2y$15$${"a".repeat(53)}","perms":[]}]`, /cost 15.*10 to 12/],
     [
       '[{"username":"a","password":"x","perms":[]},{"username":"a","password":"y","perms":[]}]',
       /user "a" appears more than once/,
