@@ -170,3 +170,66 @@ Deno.test("auth forwarding: the leader's file decides; a write it refuses change
     assert.deepEqual(await rowsOnLeader(p, "SELECT v FROM t"), [["ok"]]);
   });
 });
+
+Deno.test("auth forwarding: backup, remove and stepdown through a follower are re-checked by the leader", async () => {
+  const leaderUsers = [...COMMON, { username: "sneaky", password: "sp", perms: ["query"] }];
+  const followerUsers = [...COMMON, { username: "sneaky", password: "sp", perms: ["all"] }];
+  await withPair(leaderUsers, followerUsers, async (p) => {
+    const sneaky = basicHeader({ username: "sneaky", password: "sp" });
+    // rqlite words these three refusals (rqlite-api.md §6).
+    const cases: [string, string, string | undefined, string][] = [
+      ["GET", "/db/backup", undefined, "remote backup not authorized\n"],
+      [
+        "DELETE",
+        "/remove",
+        `{"id":"${p.leader.node.config.nodeId}"}`,
+        "remote remove node not authorized\n",
+      ],
+      ["POST", "/leader?wait", undefined, "remote stepdown not authorized\n"],
+    ];
+    for (const [method, path, body, text] of cases) {
+      const r = await send(p.follower, method, path, sneaky, body);
+      assert.equal(r.status, 401, `${method} ${path}: ${r.text}`);
+      assert.equal(r.text, text);
+    }
+    // Nothing happened: the same leader, both nodes still voters.
+    assert.equal(p.leader.node.store()?.isLeader(), true);
+    const nodes = await send(p.leader, "GET", "/nodes", ROOT);
+    assert.equal(Object.keys(JSON.parse(nodes.text)).length, 2, nodes.text);
+    // Credentials both files accept: the follower streams the leader's backup.
+    const res = await p.follower.fetch("/db/backup", { headers: { Authorization: ROOT } });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.equal(res.status, 200);
+    assert.equal(new TextDecoder().decode(bytes.subarray(0, 13)), "SQLite format");
+  });
+});
+
+Deno.test("auth forwarding: queued writes on a follower go to the leader as the -join-as user", async () => {
+  const queue = (p: Pair) =>
+    send(
+      p.follower,
+      "POST",
+      "/db/execute?queue&wait&timeout=10s",
+      WRITER,
+      '[["INSERT INTO t VALUES(?)", "q"]]',
+    );
+  // joiner may only join: the leader refuses the batch, and says so to a waiting client.
+  await withPair(COMMON, COMMON, async (p) => {
+    await send(p.leader, "POST", "/db/execute", ROOT, '["CREATE TABLE t (v TEXT)"]');
+    const r = await queue(p);
+    assert.equal(r.status, 200, r.text);
+    assert.match(JSON.parse(r.text).error, /refused the batch: unauthorized/);
+    assert.deepEqual(await rowsOnLeader(p, "SELECT v FROM t"), []);
+  });
+  // joiner may also execute: the batch is written.
+  const users = COMMON.map((u) =>
+    u.username === "joiner" ? { ...u, perms: ["join", "execute"] } : u
+  );
+  await withPair(users, users, async (p) => {
+    await send(p.leader, "POST", "/db/execute", ROOT, '["CREATE TABLE t (v TEXT)"]');
+    const r = await queue(p);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(JSON.parse(r.text).error, undefined, r.text);
+    assert.deepEqual(await rowsOnLeader(p, "SELECT v FROM t"), [["q"]]);
+  });
+});
