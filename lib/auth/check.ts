@@ -15,7 +15,12 @@
  * check costs tens of milliseconds by design, so a successful one is
  * remembered for a minute under a SHA-256 of user and password (bounded
  * number of entries, oldest dropped first); failures are never cached, so a
- * guess always pays the full cost.
+ * guess always pays the full cost. Concurrent checks of the same
+ * credentials (a client opening many connections at once) share one bcrypt
+ * run; such runs exist only while requests wait on them, so they are
+ * bounded by the requests in flight. When the file holds bcrypt hashes, an
+ * unknown username is checked against the costliest of them and refused,
+ * so the time taken does not tell which usernames exist.
  *
  * @module
  */
@@ -77,6 +82,10 @@ export class Authenticator {
   readonly #users = new Map<string, UserEntry>();
   readonly #everyone: ReadonlySet<Permission>;
   readonly #verified = new Map<string, number>();
+  /** bcrypt runs in progress by cache key: concurrent checks of the same credentials share one. */
+  readonly #running = new Map<string, Promise<boolean>>();
+  /** The costliest bcrypt hash of the file (what unknown users are timed against), if any. */
+  readonly #decoyHash: string | undefined;
   readonly #ttlMs: number;
   readonly #cacheMax: number;
   readonly #nowMs: () => number;
@@ -84,6 +93,7 @@ export class Authenticator {
   constructor(users: readonly UserEntry[], options: AuthenticatorOptions = {}) {
     for (const u of users) this.#users.set(u.username, u);
     this.#everyone = this.#users.get(EVERYONE)?.perms ?? new Set();
+    this.#decoyHash = costliestHash(users);
     this.#ttlMs = options.bcryptCacheTtlMs ?? 60_000;
     this.#cacheMax = Math.max(0, options.bcryptCacheMax ?? 1024);
     this.#nowMs = options.nowMs ?? (() => performance.now());
@@ -124,18 +134,34 @@ export class Authenticator {
 
   async #passwordMatches(user: UserEntry | undefined, given: string): Promise<boolean> {
     const stored = user?.password;
-    if (stored === undefined || !isBcryptHash(stored)) {
-      // An unknown user costs the same comparison as a known one.
-      const equal = constantTimeEquals(stored ?? "\u0000no user", given);
-      return equal && stored !== undefined;
-    }
-    const key = createHash("sha256").update(`${user!.username}\u0000${given}`).digest("hex");
+    if (user === undefined || stored === undefined) return await this.#unknownUser(given);
+    if (!isBcryptHash(stored)) return constantTimeEquals(stored, given);
+    const key = createHash("sha256").update(`${user.username}\u0000${given}`).digest("hex");
     const until = this.#verified.get(key);
     if (until !== undefined && until > this.#nowMs()) return true;
     if (until !== undefined) this.#verified.delete(key);
-    const ok = await bcrypt.compare(given, stored);
-    if (ok) this.#remember(key);
-    return ok;
+    return await this.#bcryptOnce(key, given, stored);
+  }
+
+  /** Takes as long as checking a real user would, then refuses. */
+  async #unknownUser(given: string): Promise<false> {
+    if (this.#decoyHash === undefined) constantTimeEquals("\u0000no user", given);
+    else await bcrypt.compare(given, this.#decoyHash);
+    return false;
+  }
+
+  /** One bcrypt run per key at a time; a success is remembered. */
+  #bcryptOnce(key: string, given: string, hash: string): Promise<boolean> {
+    const running = this.#running.get(key);
+    if (running !== undefined) return running;
+    const run = bcrypt.compare(given, hash)
+      .then((ok) => {
+        if (ok) this.#remember(key);
+        return ok;
+      })
+      .finally(() => this.#running.delete(key));
+    this.#running.set(key, run);
+    return run;
   }
 
   #remember(key: string): void {
@@ -147,4 +173,15 @@ export class Authenticator {
     }
     this.#verified.set(key, this.#nowMs() + this.#ttlMs);
   }
+}
+
+/** The bcrypt hash of the highest cost among `users`' passwords, or undefined when none is one. */
+function costliestHash(users: readonly UserEntry[]): string | undefined {
+  let best: string | undefined;
+  for (const u of users) {
+    const p = u.password;
+    if (p === undefined || !isBcryptHash(p)) continue;
+    if (best === undefined || Number(p.slice(4, 6)) > Number(best.slice(4, 6))) best = p;
+  }
+  return best;
 }

@@ -53,16 +53,38 @@ export function permissionsFor(method: string, path: string): readonly Permissio
   return undefined;
 }
 
-/** Cluster-service request types that carry client work or membership changes. */
+/**
+ * Cluster-service request types that carry client work or membership
+ * changes, plus `load`: a forwarded /db/load travels as an execute request
+ * (see {@link forwardedWriteKind}).
+ */
 export type ClusterRequestKind =
   | "nodeMeta"
   | "execute"
+  | "load"
   | "query"
   | "request"
   | "join"
   | "notify"
   | "remove"
   | "stepdown";
+
+/** The parts of a forwarded command that tell a load from a write. */
+export interface ForwardedWrite {
+  readonly kind: string;
+  readonly rollbackOnError?: boolean;
+}
+
+/**
+ * What a forwarded execute request is checked as. /db/load reaches the
+ * leader as an execute request carrying either a database image (kind
+ * `load`) or SQL text run with `rollbackOnError`, which only /db/load sets
+ * (lib/http/load.ts). Both need `load` there, as on the node that took the
+ * request and as rqlite's forwarded LOAD; any other write needs `execute`.
+ */
+export function forwardedWriteKind(cmd: ForwardedWrite): "execute" | "load" {
+  return cmd.kind === "load" || cmd.rollbackOnError === true ? "load" : "execute";
+}
 
 /**
  * The permissions a cluster-service request needs: forwarded client
@@ -80,6 +102,8 @@ export function clusterPermissions(
       return [];
     case "execute":
       return [["execute"]];
+    case "load":
+      return [["load"]];
     case "query":
       return [["query"]];
     case "request":

@@ -5,10 +5,12 @@
  * Validation is strict, because a typo in a permission would otherwise lock
  * someone out (or in) silently: unknown fields, unknown permission names,
  * duplicate users, a missing password (except for `*`, everyone, which has
- * none) and anything that is not the documented shape are refused with a
- * message naming the entry. A password may be plaintext (rqlite's format)
- * or a bcrypt hash (`$2a$`, `$2b$`, `$2y$`; raftlite's addition, see
- * check.ts).
+ * none), a username with a colon (Basic auth could never carry it) and
+ * anything that is not the documented shape are refused with a message
+ * naming the entry. A password may be plaintext (rqlite's format) or a
+ * bcrypt hash (`$2a$`, `$2b$`, `$2y$`; raftlite's addition, see check.ts)
+ * of a cost bcrypt accepts and that can be checked per request (at most
+ * {@link MAX_BCRYPT_COST}).
  *
  * @module
  */
@@ -61,6 +63,32 @@ export function isBcryptHash(password: string): boolean {
   return /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(password);
 }
 
+/**
+ * Highest bcrypt cost accepted. Each step doubles the work: in bcryptjs on
+ * a current x86 core cost 10 takes about 70 ms, 14 over a second; beyond,
+ * every check not yet cached (each new client, each wrong password) would
+ * hold a core for seconds to days.
+ */
+export const MAX_BCRYPT_COST = 14;
+
+/** Refuses a bcrypt hash whose cost bcrypt rejects (4-31) or that is too slow to check per request. */
+function checkBcryptCost(hash: string, who: string): void {
+  const cost = Number(hash.slice(4, 6));
+  if (cost < 4 || cost > 31) {
+    throw new UsersFileError(
+      `${who}: the password is a bcrypt hash of cost ${cost}, but bcrypt costs run from 4 to 31`,
+    );
+  }
+  if (cost > MAX_BCRYPT_COST) {
+    throw new UsersFileError(
+      `${who}: the password is a bcrypt hash of cost ${cost}; checking it would take seconds or ` +
+        `more of CPU for every request not already cached (each cost step doubles it, cost 10 ` +
+        `takes about 70 ms). Make the hash with cost 10 to 12 (at most ${MAX_BCRYPT_COST}), e.g. ` +
+        `htpasswd -bnBC 10 "" 'password' | tr -d ':\\n'`,
+    );
+  }
+}
+
 /** Parses and validates the users file's text. Throws {@link UsersFileError}. */
 export function parseUsers(text: string, source = "users file"): UserEntry[] {
   let raw: unknown;
@@ -100,6 +128,11 @@ function parseEntry(item: unknown, where: string): UserEntry {
     throw new UsersFileError(`${where}: "username" must be a non-empty string`);
   }
   const who = `${where} (user "${username}")`;
+  if (username.includes(":")) {
+    throw new UsersFileError(
+      `${who}: a username must not contain ":" (Basic auth ends the username at the first colon)`,
+    );
+  }
   if (username === EVERYONE) {
     if (password !== undefined) {
       throw new UsersFileError(`${who}: "*" stands for everyone and takes no password`);
@@ -107,6 +140,7 @@ function parseEntry(item: unknown, where: string): UserEntry {
   } else if (typeof password !== "string" || password === "") {
     throw new UsersFileError(`${who}: "password" must be a non-empty string`);
   }
+  if (typeof password === "string" && isBcryptHash(password)) checkBcryptCost(password, who);
   if (!Array.isArray(perms)) throw new UsersFileError(`${who}: "perms" must be an array`);
   const set = new Set<Permission>();
   for (const p of perms) {

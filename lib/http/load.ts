@@ -73,7 +73,11 @@ async function imageCommand(store: Store, body: Uint8Array): Promise<Command | R
   return { kind: "load", statements: [], transaction: false, data: body };
 }
 
-/** SQL text as one statement string that rolls back its own transaction on an error. */
+/**
+ * SQL text as one statement string that rolls back its own transaction on
+ * an error. `rollbackOnError` also marks the command as a load for the
+ * leader's permission check when it is forwarded (lib/auth/routes.ts).
+ */
 function sqlCommand(body: Uint8Array, qp: QueryParams): Command {
   return {
     kind: "execute",

@@ -36,6 +36,7 @@ import {
   clusterPermissions,
   type ClusterRequestKind,
   type Credentials,
+  forwardedWriteKind,
 } from "../auth/mod.ts";
 
 /** Everything the cluster layer needs from the node being assembled. */
@@ -299,7 +300,7 @@ export class ClusterRuntime {
         nodeId: this.deps.nodeId,
       }),
       execute: async (cmd, opts, ctx) => {
-        await this.#permit("execute", ctx);
+        await this.#permit(forwardedWriteKind(cmd), ctx);
         return await guard(() => store().execute(cmd, opts.timeoutMs));
       },
       query: async (cmd, opts, ctx) => {

@@ -61,7 +61,7 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
     },
     http: {
       bind_addr: src.httpBindAddr,
-      auth: "disabled",
+      auth: config.authFile === "" ? "disabled" : "enabled",
       tls: { enabled: "false" },
       allow_origin: config.httpAllowOrigin || undefined,
       counters: { ...src.httpCounters },

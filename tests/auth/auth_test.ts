@@ -8,6 +8,7 @@ import {
   basicHeader,
   clusterPermissions,
   constantTimeEquals,
+  forwardedWriteKind,
   isBcryptHash,
   parseUsers,
   PERMISSIONS,
@@ -44,6 +45,12 @@ Deno.test("users file: every mistake is refused with a message naming the entry"
     ['[{"username":"a","password":"x","perms":[1]}]', /unknown permission 1/],
     ['[{"username":"a","password":"x","perms":[],"role":"x"}]', /unknown field "role"/],
     ['[{"username":"*","password":"x","perms":[]}]', /takes no password/],
+    // Basic auth splits at the first colon: such a user could never sign in.
+    ['[{"username":"a:b","password":"x","perms":[]}]', /user "a:b".*must not contain ":"/],
+    // bcrypt-shaped passwords whose cost bcrypt refuses, or that would take minutes per check.
+    [`[{"username":"a","password":"$2b$99$${"a".repeat(53)}","perms":[]}]`, /cost 99.*4 to 31/],
+    [`[{"username":"a","password":"$2b$03$${"a".repeat(53)}","perms":[]}]`, /cost 3.*4 to 31/],
+    [`[{"username":"a","password":"$2y$15$${"a".repeat(53)}","perms":[]}]`, /cost 15.*10 to 12/],
     [
       '[{"username":"a","password":"x","perms":[]},{"username":"a","password":"y","perms":[]}]',
       /user "a" appears more than once/,
@@ -219,4 +226,73 @@ Deno.test("routes: each endpoint's permission as rqlite; unknown paths and redir
   ]]);
   assert.deepEqual(clusterPermissions("request"), [["query", "execute"]]);
   assert.deepEqual(clusterPermissions("nodeMeta"), []);
+  // A forwarded /db/load (image, or SQL text with rollbackOnError) needs load on the leader.
+  assert.equal(forwardedWriteKind({ kind: "load" }), "load");
+  assert.equal(forwardedWriteKind({ kind: "execute", rollbackOnError: true }), "load");
+  assert.equal(forwardedWriteKind({ kind: "execute" }), "execute");
+  assert.equal(forwardedWriteKind({ kind: "execute", rollbackOnError: false }), "execute");
+  assert.deepEqual(clusterPermissions("load"), [["load"]]);
+  assert.deepEqual(clusterPermissions("execute"), [["execute"]]);
+});
+
+/** Runs `body` while counting the real bcrypt comparisons made (their passwords, in order). */
+async function countingBcrypt(body: (calls: string[]) => Promise<void>): Promise<void> {
+  const calls: string[] = [];
+  const original = bcrypt.compare;
+  (bcrypt as { compare: typeof bcrypt.compare }).compare = ((a: string, b: string) => {
+    calls.push(a);
+    return original(a, b);
+  }) as typeof bcrypt.compare;
+  try {
+    await body(calls);
+  } finally {
+    (bcrypt as { compare: typeof bcrypt.compare }).compare = original;
+  }
+}
+
+Deno.test("passwords: concurrent checks of the same credentials share one bcrypt run", async () => {
+  const auth = new Authenticator(parseUsers(JSON.stringify([
+    { username: "u", password: bcrypt.hashSync("pw", 4), perms: ["query"] },
+  ])));
+  await countingBcrypt(async (calls) => {
+    const right = await Promise.all(
+      Array.from({ length: 8 }, () => auth.allowed({ username: "u", password: "pw" }, ["query"])),
+    );
+    assert.deepEqual(right, Array(8).fill(true));
+    assert.equal(calls.length, 1, "eight concurrent checks, one bcrypt run");
+    const wrong = await Promise.all(
+      Array.from({ length: 4 }, () => auth.allowed({ username: "u", password: "no" }, ["query"])),
+    );
+    assert.deepEqual(wrong, Array(4).fill(false));
+    assert.equal(calls.length, 2, "a shared failing run is not cached afterwards");
+    assert.equal(await auth.allowed({ username: "u", password: "no" }, ["query"]), false);
+    assert.equal(calls.length, 3);
+  });
+});
+
+Deno.test("passwords: with bcrypt users, an unknown user costs a bcrypt run too (and never passes)", async () => {
+  const hash = bcrypt.hashSync("pw", 4);
+  const withHashes = new Authenticator(parseUsers(JSON.stringify([
+    { username: "h", password: hash, perms: ["all"] },
+    { username: "p", password: "plain", perms: ["all"] },
+    { username: "*", perms: [] },
+  ])));
+  await countingBcrypt(async (calls) => {
+    // h's own password under another name, or as "*", must not pass the decoy check.
+    for (const username of ["nobody", "H", "*"]) {
+      assert.equal(await withHashes.allowed({ username, password: "pw" }, ["query"]), false);
+    }
+    assert.equal(calls.length, 3, "each unknown user paid a bcrypt run, as a known one would");
+    // Plaintext users are compared in constant time, no bcrypt involved.
+    assert.equal(await withHashes.allowed({ username: "p", password: "plain" }, ["query"]), true);
+    assert.equal(await withHashes.allowed({ username: "p", password: "pw" }, ["query"]), false);
+    assert.equal(calls.length, 3);
+  });
+  const plainOnly = new Authenticator(
+    parseUsers('[{"username":"p","password":"x","perms":["all"]}]'),
+  );
+  await countingBcrypt(async (calls) => {
+    assert.equal(await plainOnly.allowed({ username: "nobody", password: "x" }, ["query"]), false);
+    assert.equal(calls.length, 0, "no bcrypt users: nothing to imitate");
+  });
 });

@@ -170,6 +170,7 @@ Deno.test("auth: '*' grants its permissions without credentials, and to wrong on
     assert.equal(s.headers.get("Access-Control-Allow-Headers"), "Content-Type, Authorization");
     assert.equal(s.headers.get("Access-Control-Allow-Credentials"), "true");
     assert.equal(JSON.parse(s.text).cluster.auth_enabled, true);
+    assert.equal(JSON.parse(s.text).http.auth, "enabled", "rqlite's /status http.auth");
   });
 });
 
