@@ -170,7 +170,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     kind: "string",
     default: "WARN",
     supported: S,
-    help: "Raft log level: ERROR, WARN, INFO, DEBUG",
+    help: "Log level of the raft, cluster, transport, storage components: ERROR, WARN, INFO, DEBUG",
   },
   "raft-non-voter": {
     kind: "bool",
@@ -328,7 +328,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     default: "INFO",
     supported: S,
     help:
-      "Log level of everything but Raft, storage and transport: ERROR, WARN, INFO, DEBUG (raftlite)",
+      "Log level of all but the raft, cluster, transport, storage components: ERROR, WARN, INFO, DEBUG (raftlite)",
   },
   "max-concurrent-requests": {
     kind: "int",
