@@ -166,6 +166,7 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     db: () => db,
     writeQueue,
     authRefusals: () => cluster.authRefusals,
+    cluster,
   });
   let knownLeader = "";
   // store.num_restores_start / _skipped: whether the start restored a snapshot or kept db.sqlite.
@@ -302,7 +303,11 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
         onSnapshotTaken: (_id, meta) => {
           const ms = driver?.status().lastSnapshotMs ?? 0;
           metrics.observeSnapshot(ms);
-          raftLog.info("snapshot taken", { index: meta.index, term: meta.term, ms });
+          raftLog.info("snapshot taken", {
+            index: meta.index,
+            term: meta.term,
+            ms: Math.round(ms),
+          });
           const dbFile = sm.lastSnapshotDbFile;
           if (!config.onDisk || dbFile === undefined) return;
           writeFingerprint(config.dataDir, meta.index, dbFile).catch((err) =>
