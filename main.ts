@@ -54,8 +54,7 @@ async function main(args: string[]): Promise<number> {
   const config = configFromFlags(parseFlags(args));
   let node;
   try {
-    const logger = new Logger({ level: config.logLevel, raftLevel: config.raftLogLevel });
-    node = startNode(config, logger.lineLogger());
+    node = startNode(config);
   } catch (err) {
     console.error(`fatal: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
@@ -83,7 +82,8 @@ async function main(args: string[]): Promise<number> {
     for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => resolve());
   });
   await stop;
-  console.error("shutting down");
+  new Logger({ level: config.logLevel, raftLevel: config.raftLogLevel }).for("node")
+    .info("shutting down");
   await node.leave();
   await node.close();
   return 0;

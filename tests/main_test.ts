@@ -41,6 +41,8 @@ Deno.test("runCli: errors are 'fatal: ...' with exit 1", () => {
       /^fatal: HTTP and Raft addresses must differ$/,
     ],
     [["-raft-addr"], /^fatal: flag needs an argument: -raft-addr$/],
+    [["-raft-log-level", "loud", "d"], /^fatal: -raft-log-level "loud": use ERROR, WARN/],
+    [["-log-level=trace", "d"], /^fatal: -log-level "trace": use ERROR, WARN, INFO or DEBUG$/],
   ];
   for (const [args, expected] of cases) {
     const out = runCli(args);
@@ -147,6 +149,16 @@ Deno.test("flags: Go syntax forms and defaults", () => {
   assert.equal(parseDurationMs("1.5ms"), 1.5);
   assert.equal(parseDurationMs("10"), undefined);
   assert.equal(parseDurationMs("0"), 0);
+});
+
+Deno.test("flags: -raft-log-level (rqlite's) and -log-level (raftlite's) in any case", () => {
+  const defaults = configFromFlags(parseFlags(["d"]));
+  assert.equal(defaults.raftLogLevel, "WARN");
+  assert.equal(defaults.logLevel, "INFO");
+  const set = configFromFlags(parseFlags(["-raft-log-level=debug", "-log-level", "Warn", "d"]));
+  assert.equal(set.raftLogLevel, "DEBUG");
+  assert.equal(set.logLevel, "WARN");
+  assert.equal(FLAGS["log-level"]?.supported, true);
 });
 
 Deno.test("main.ts as a process: -version and a fatal error", async () => {

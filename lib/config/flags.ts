@@ -170,7 +170,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     kind: "string",
     default: "WARN",
     supported: S,
-    help: "Raft log level: ERROR, WARN, INFO, DEBUG",
+    help: "Log level of the raft, cluster, transport, storage components: ERROR, WARN, INFO, DEBUG",
   },
   "raft-non-voter": {
     kind: "bool",
@@ -327,7 +327,8 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     kind: "string",
     default: "INFO",
     supported: S,
-    help: "Log level of everything but Raft and transport: ERROR, WARN, INFO, DEBUG (raftlite)",
+    help:
+      "Log level of all but the raft, cluster, transport, storage components: ERROR, WARN, INFO, DEBUG (raftlite)",
   },
   "max-concurrent-requests": {
     kind: "int",

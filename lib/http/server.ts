@@ -53,6 +53,15 @@ const PREFIX: [string, Handler][] = [
   ["/console/", handleConsole],
 ];
 
+/** The router's paths, exact and prefix (metric labels are this fixed set; see lib/server/metrics.ts). */
+export const ROUTE_PATHS: {
+  readonly exact: readonly string[];
+  readonly prefix: readonly string[];
+} = {
+  exact: Object.keys(EXACT),
+  prefix: PREFIX.map(([path]) => path),
+};
+
 /** The request handler for `Deno.serve`. */
 export function createHandler(ctx: HttpContext): (req: Request) => Promise<Response> {
   const common = {

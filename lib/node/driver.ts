@@ -149,6 +149,8 @@ export interface DriverStatus extends RaftStatus {
   /** Commands proposed through {@link RaftDriver.propose} since start, and those refused at once. */
   readonly proposals: number;
   readonly proposalsRefused: number;
+  /** Accepted proposals that failed later (dropped, overwritten, outcome unknown, stopped). */
+  readonly proposalsFailed: number;
   /** Snapshots taken locally since start, and how long the last one took (capture + store + compaction). */
   readonly snapshotsTaken: number;
   readonly lastSnapshotMs: number;
@@ -244,10 +246,9 @@ export class RaftDriver {
   #logBusy = false;
 
   #invalidMessages = 0;
-
   #proposals = 0;
-
   #proposalsRefused = 0;
+  #proposalsFailed = 0;
   /** Clock time of the last message from the current leader (freshness of reads). */
   #leaderContactMs = -Infinity;
 
@@ -486,7 +487,13 @@ export class RaftDriver {
       this.#proposalsRefused++;
       return cb(refusal, undefined, 0);
     }
-    this.#proposalBuffer.push({ data, cb });
+    this.#proposalBuffer.push({
+      data,
+      cb: (err, result, index) => {
+        if (err !== undefined) this.#proposalsFailed++;
+        cb(err, result, index);
+      },
+    });
     this.#kick();
   }
 
@@ -577,6 +584,7 @@ export class RaftDriver {
       invalidMessages: this.#invalidMessages,
       proposals: this.#proposals,
       proposalsRefused: this.#proposalsRefused,
+      proposalsFailed: this.#proposalsFailed,
       snapshotsTaken: this.#snapshotsTaken,
       lastSnapshotMs: this.#lastSnapshotMs,
       snapshotsInstalled: this.#snapshotsInstalled,

@@ -29,6 +29,7 @@ import type { RaftDriver } from "../node/driver.ts";
 import type { NodeId } from "../raft/types.ts";
 import { Membership } from "../store/membership.ts";
 import { NotLeaderStoreError, type Store } from "../store/store.ts";
+import type { Log } from "../log/mod.ts";
 import type { Mux } from "../transport/mux.ts";
 import { type SnapshotIo, TcpTransport } from "../transport/raft_transport.ts";
 import {
@@ -56,7 +57,8 @@ export interface ClusterDeps {
   store(): Store | undefined;
   driver(): RaftDriver | undefined;
   membership(): Membership | undefined;
-  log(line: string): void;
+  /** The `cluster` component's log. */
+  readonly log: Log;
   /** `-auth`: checks the credentials every cluster request carries; undefined = all allowed. */
   readonly auth?: Authenticator;
   /** `-join-as`: the credentials this node sends with its own join, notify and remove. */
@@ -128,7 +130,7 @@ export class ClusterRuntime {
           return await this.#joinVia(target, voter);
         } catch (err) {
           last = err;
-          this.deps.log(`join via ${target} failed: ${errText(err)}`);
+          this.deps.log.warn(`join via ${target} failed: ${errText(err)}`);
         }
       }
       if (attempt + 1 < attempts) await delay(intervalMs);

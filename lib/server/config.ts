@@ -39,7 +39,7 @@ export interface Config {
   readonly snapshotIntervalMs: number;
   readonly applyTimeoutMs: number;
   readonly raftLogLevel: "ERROR" | "WARN" | "INFO" | "DEBUG";
-  /** `-log-level` (raftlite): threshold of every component but Raft and transport. */
+  /** `-log-level` (raftlite): threshold of every component but raft, cluster, transport, storage. */
   readonly logLevel: "ERROR" | "WARN" | "INFO" | "DEBUG";
   readonly shutdownStepdown: boolean;
   /** Raft addresses to join (`-join`), empty when not joining. */

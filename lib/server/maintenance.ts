@@ -19,6 +19,7 @@
 import type { DbClient } from "../db/mod.ts";
 import { RestoreError } from "../db/engine.ts";
 import { BootError, type NodeMaintenance } from "../http/maintenance.ts";
+import type { Log } from "../log/mod.ts";
 import type { RaftDriver } from "../node/driver.ts";
 import type { FileSnapshotStore } from "../storage/snapshot_store.ts";
 import type { Store } from "../store/store.ts";
@@ -34,7 +35,8 @@ export interface MaintenanceDeps {
   store(): Store | undefined;
   db(): DbClient | undefined;
   snapshots(): FileSnapshotStore | undefined;
-  log(line: string): void;
+  /** Where a finished /boot is reported. */
+  readonly log: Log;
   readonly maxBootBytes?: number;
 }
 
@@ -86,11 +88,10 @@ export class Maintenance implements NodeMaintenance {
       await store.execute({ kind: "noop", statements: [], transaction: false });
       const meta = await this.snapshot(0);
       if (meta === undefined) throw new Error("boot: the forced snapshot captured nothing");
-      this.deps.log(
-        `[boot] loaded ${bytes} bytes in ${
-          Math.round(performance.now() - startMs)
-        } ms; snapshot ${meta.term}-${meta.index}`,
-      );
+      this.deps.log.info(`boot: loaded ${bytes} bytes`, {
+        ms: Math.round(performance.now() - startMs),
+        snapshot: `${meta.term}-${meta.index}`,
+      });
     } finally {
       this.#booting = false;
       await Deno.remove(tmp).catch(() => {});

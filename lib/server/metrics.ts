@@ -12,42 +12,38 @@
  */
 
 import type { DbClient } from "../db/mod.ts";
+import { ROUTE_PATHS } from "../http/server.ts";
 import { Family, observe, Registry, type Series } from "../metrics/mod.ts";
 import type { Storage } from "../storage/mod.ts";
 import type { Store } from "../store/store.ts";
 import type { WriteQueue } from "../store/write_queue.ts";
+import { VERSION } from "../version.ts";
+import type { ClusterRuntime } from "./cluster.ts";
 
-/** Route labels of the request histogram (the HTTP router's table). */
-const ROUTES = [
-  "/db/execute",
-  "/db/query",
-  "/db/request",
-  "/db/sql",
-  "/db/backup",
-  "/db/load",
-  "/boot",
-  "/snapshot",
-  "/reap",
-  "/remove",
-  "/leader",
-  "/nodes",
-  "/status",
-  "/readyz",
-  "/debug/vars",
-  "/metrics",
-  "/console/",
-] as const;
+/** Route labels of the request histogram: the HTTP router's paths, then `other`. */
+const ROUTES: readonly string[] = [...ROUTE_PATHS.exact, ...ROUTE_PATHS.prefix, "other"];
+const EXACT_ROUTES: ReadonlySet<string> = new Set(ROUTE_PATHS.exact);
+const OTHER = ROUTES.length - 1;
 
-/** The route label of `path`: its entry in {@link ROUTES}, else "other". */
-export function routeLabel(path: string): string {
-  for (const r of ROUTES) {
-    if (path === r || (r !== "/leader" && path.startsWith(r))) return r;
+/** Index in {@link ROUTES} of the route serving `path` (`other` when none does), as the router picks it. */
+function routeIndex(path: string): number {
+  for (let i = 0; i < OTHER; i++) {
+    const r = ROUTES[i]!;
+    if (path === r || (!EXACT_ROUTES.has(r) && path.startsWith(r))) return i;
   }
-  return "other";
+  return OTHER;
 }
 
-function statusClass(status: number): string {
-  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : "other";
+/** The route label of `path`: its router entry, else "other" (a fixed, bounded set). */
+export function routeLabel(path: string): string {
+  return ROUTES[routeIndex(path)]!;
+}
+
+/** Status class labels by the status code's first digit; index 0 for anything else. */
+const STATUS_CLASSES = ["other", "1xx", "2xx", "3xx", "4xx", "5xx"] as const;
+
+function statusClassIndex(status: number): number {
+  return status >= 100 && status < 600 ? Math.floor(status / 100) : 0;
 }
 
 /** What the collectors read at scrape time. */
@@ -58,7 +54,17 @@ export interface MetricSources {
   readonly writeQueue?: WriteQueue;
   /** Cluster requests refused for their credentials. */
   authRefusals(): number;
+  /** The internode side: transport queues and cluster service requests. */
+  readonly cluster?: ClusterRuntime;
 }
+
+/** Label values of `raftlite_raft_role` (the core's roles, Prometheus-style). */
+const ROLES = {
+  leader: "leader",
+  follower: "follower",
+  candidate: "candidate",
+  preCandidate: "pre_candidate",
+} as const;
 
 /** One node's metrics. */
 export class NodeMetrics {
@@ -71,7 +77,10 @@ export class NodeMetrics {
   readonly #snapshotSeconds: Family;
   readonly #snapshotSeries: Series;
   /** Histogram series by route and status class, found once per pair. */
-  readonly #requestSeries = new Map<string, Series>();
+  /** By route index * STATUS_CLASSES.length + class index; filled on first use (no per-request keys). */
+  readonly #requestSeries: (Series | undefined)[] = new Array(
+    ROUTES.length * STATUS_CLASSES.length,
+  );
 
   constructor(sources: MetricSources) {
     const r = this.registry;
@@ -79,7 +88,7 @@ export class NodeMetrics {
       "raftlite_http_request_duration_seconds",
       "HTTP request latency until the response headers, by route and status class.",
       "histogram",
-      { labels: ["route", "code"], maxSeries: (ROUTES.length + 1) * 6 },
+      { labels: ["route", "code"], maxSeries: ROUTES.length * STATUS_CLASSES.length },
     );
     this.#inFlight = r.define(
       "raftlite_http_requests_in_flight",
@@ -108,11 +117,13 @@ export class NodeMetrics {
 
   /** Records a finished request (latency until the response headers). */
   observeRequest(path: string, status: number, seconds: number): void {
-    const key = `${routeLabel(path)} ${statusClass(status)}`;
-    let s = this.#requestSeries.get(key);
+    const route = routeIndex(path);
+    const code = statusClassIndex(status);
+    const slot = route * STATUS_CLASSES.length + code;
+    let s = this.#requestSeries[slot];
     if (s === undefined) {
-      s = this.#requests.series(routeLabel(path), statusClass(status));
-      this.#requestSeries.set(key, s);
+      s = this.#requests.series(ROUTES[route]!, STATUS_CLASSES[code]!);
+      this.#requestSeries[slot] = s;
     }
     observe(this.#requests, s, seconds);
   }
@@ -152,10 +163,27 @@ export class NodeMetrics {
     const last = gauge("raftlite_raft_last_log_index", "Index of the last entry in the log.");
     const leader = gauge("raftlite_raft_is_leader", "1 while this node is the leader.");
     const voters = gauge("raftlite_raft_voters", "Voters in the current configuration.");
+    const role = r.define(
+      "raftlite_raft_role",
+      "1 for this node's current Raft role, 0 for the others.",
+      "gauge",
+      { labels: ["role"], maxSeries: 4 },
+    );
+    const roleSeries = Object.entries(ROLES).map(([core, label]) =>
+      [core, role.series(label)] as const
+    );
     const proposals = counter("raftlite_raft_proposals_total", "Commands proposed on this node.");
     const refused = counter(
       "raftlite_raft_proposals_refused_total",
       "Proposals refused at once (queue full or not leader).",
+    );
+    const failed = counter(
+      "raftlite_raft_proposals_failed_total",
+      "Accepted proposals that failed later (dropped, overwritten, outcome unknown, stopped).",
+    );
+    const backlog = gauge(
+      "raftlite_raft_apply_backlog_entries",
+      "Committed entries not yet applied to SQLite (commit index - applied index).",
     );
     const pending = gauge("raftlite_raft_pending_proposals", "Proposals waiting to be applied.");
     const pendingReads = gauge("raftlite_raft_pending_reads", "Linearizable reads waiting.");
@@ -164,6 +192,27 @@ export class NodeMetrics {
       "Raft messages refused as malformed.",
     );
     const snapshots = counter("raftlite_snapshots_total", "Snapshots taken by this node.");
+    const lastSnapshot = gauge(
+      "raftlite_snapshot_last_duration_seconds",
+      "How long the newest local snapshot took (0 before the first).",
+    );
+    const appends = counter("raftlite_log_appends_total", "Raft log appends (one fsync each).");
+    const logBytes = counter("raftlite_log_written_bytes_total", "Bytes written to the Raft log.");
+    const sendQueue = gauge(
+      "raftlite_transport_send_queue_messages",
+      "Raft messages queued for peers, all peers together (each queue is bounded).",
+    );
+    const sent = counter("raftlite_transport_messages_sent_total", "Raft messages sent to peers.");
+    const dropped = counter(
+      "raftlite_transport_messages_dropped_total",
+      "Raft messages dropped (queue full, peer unknown or unreachable).",
+    );
+    const clusterRequests = r.define(
+      "raftlite_cluster_requests_total",
+      "Cluster service requests received, by type.",
+      "counter",
+      { labels: ["type"], maxSeries: 16 },
+    );
     const installed = counter(
       "raftlite_snapshots_installed_total",
       "Snapshots received from a leader and restored.",
@@ -184,6 +233,14 @@ export class NodeMetrics {
     );
     const rss = gauge("raftlite_process_resident_memory_bytes", "Resident set size.");
     const heap = gauge("raftlite_process_heap_used_bytes", "V8 heap used by the main isolate.");
+    const heapTotal = gauge(
+      "raftlite_process_heap_total_bytes",
+      "V8 heap reserved by the main isolate.",
+    );
+    r.define("raftlite_build_info", "Always 1; the version as a label.", "gauge", {
+      labels: ["version"],
+      maxSeries: 1,
+    }).set(1, `v${VERSION}`);
     const authRefused = counter(
       "raftlite_cluster_auth_refused_total",
       "Cluster requests refused for their credentials.",
@@ -192,6 +249,7 @@ export class NodeMetrics {
       const mem = Deno.memoryUsage();
       rss.value = mem.rss;
       heap.value = mem.heapUsed;
+      heapTotal.value = mem.heapTotal;
       authRefused.value = src.authRefusals();
       queueDepth.value = src.writeQueue?.depth ?? 0;
       const store = src.store();
@@ -202,6 +260,10 @@ export class NodeMetrics {
         applied.value = s.appliedIndex;
         last.value = s.lastIndex;
         leader.value = s.role === "leader" ? 1 : 0;
+        for (const [core, series] of roleSeries) series.value = s.role === core ? 1 : 0;
+        failed.value = s.proposalsFailed;
+        backlog.value = Math.max(0, s.commit - s.appliedIndex);
+        lastSnapshot.value = s.lastSnapshotMs / 1000;
         voters.value = s.conf.voters.length;
         proposals.value = s.proposals;
         refused.value = s.proposalsRefused;
@@ -224,6 +286,20 @@ export class NodeMetrics {
       const storage = src.storage();
       if (storage !== undefined) {
         snapshotBytes.value = storage.snapshots.list().reduce((n, i) => n + i.size, 0);
+        appends.value = storage.log.stats.appends;
+        logBytes.value = storage.log.stats.bytesWritten;
+      }
+      const cluster = src.cluster;
+      if (cluster !== undefined) {
+        const t = cluster.transport.stats();
+        let queued = 0;
+        for (const p of Object.values(t.peers)) queued += p.queued;
+        sendQueue.value = queued;
+        sent.value = t.sent;
+        dropped.value = t.dropped;
+        for (const [type, n] of Object.entries(cluster.server.stats().requests)) {
+          clusterRequests.series(type).value = n;
+        }
       }
     });
   }

@@ -37,6 +37,7 @@
 import { applyConfChange, decodeConfChange, EMPTY_CONF } from "../raft/confchange.ts";
 import type { ConfState, SnapshotMeta } from "../raft/types.ts";
 import { CorruptionError, SnapshotCorruptError, type Storage } from "../storage/mod.ts";
+import type { Log } from "../log/mod.ts";
 
 /** Name of the recovery marker inside `<data-dir>/raft/`. */
 export const RECOVERY_FILE = "recovery.json";
@@ -99,7 +100,7 @@ export function recoveryMarkerPath(dataDir: string): string {
 export async function checkSnapshotsAtStart(
   storage: Storage,
   dataDir: string,
-  log: (line: string) => void,
+  log: Log,
   nodeId?: string,
   options: { trustNewest?: boolean } = {},
 ): Promise<StartRecovery> {
@@ -167,7 +168,7 @@ export async function checkSnapshotsAtStart(
   await promised((done) => storage.log.reset(resetTo, done));
   const hs = storage.stable.hardState();
   await promised((done) => storage.stable.setHardState({ ...hs, commit: 0 }, done));
-  log(
+  log.warn(
     `recovering from the leader: ${reason}, so the entries up to there exist only on other ` +
       `nodes (${others.join(", ")}). The local log (entries ${first}..${lastIndex}) was emptied` +
       `${base === undefined ? "" : ` back to snapshot ${base.term}-${base.index}`}; the leader ` +
@@ -202,7 +203,7 @@ export async function clearRecoveryIfCaughtUp(
 export function recoveryWatcher(
   dataDir: string,
   voteFloorIndex: number,
-  log: (line: string) => void,
+  log: Log,
 ): (index: number) => void {
   let state: "waiting" | "clearing" | "done" = voteFloorIndex > 0 ? "waiting" : "done";
   return (index: number) => {
@@ -212,12 +213,14 @@ export function recoveryWatcher(
       (cleared) => {
         state = cleared ? "done" : "waiting";
         if (cleared) {
-          log(`recovery finished: the log reached index ${voteFloorIndex}; voting normally again`);
+          log.info(
+            `recovery finished: the log reached index ${voteFloorIndex}; voting normally again`,
+          );
         }
       },
       (e) => {
         state = "waiting";
-        log(`could not remove ${recoveryMarkerPath(dataDir)}: ${errorText(e)}`);
+        log.warn(`could not remove ${recoveryMarkerPath(dataDir)}: ${errorText(e)}`);
       },
     );
   };
@@ -340,16 +343,16 @@ async function honourMarker(
   marker: RecoveryMarker | undefined,
   storage: Storage,
   dataDir: string,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<number> {
   if (marker === undefined) return 0;
   const last = storage.log.lastIndex();
   if (last >= marker.voteFloorIndex) {
     await removeMarker(dataDir);
-    log(`recovery finished: the log reaches index ${last} (floor ${marker.voteFloorIndex})`);
+    log.info(`recovery finished: the log reaches index ${last} (floor ${marker.voteFloorIndex})`);
     return 0;
   }
-  log(
+  log.warn(
     `recovery from the leader still in progress (${marker.reason || "log emptied"}): this node ` +
       `will not vote or campaign until its log reaches index ${marker.voteFloorIndex} (now ${last})`,
   );
@@ -364,11 +367,11 @@ function nextStep(base: SnapshotMeta | undefined, first: number): string {
 }
 
 /** One line per damaged snapshot: file, reason, where it went, what happens next. */
-function reportCorrupt(corrupt: readonly Corrupt[], log: (line: string) => void, last: string) {
+function reportCorrupt(corrupt: readonly Corrupt[], log: Log, last: string) {
   corrupt.forEach((c, i) => {
     const next = i + 1 < corrupt.length ? "trying the next older snapshot" : last;
     const kept = c.movedTo.length > 0 ? `kept as ${c.movedTo.join(", ")}` : "files already gone";
-    log(`snapshot ${c.file} is corrupt and will not be loaded: ${c.reason}; ${kept}; ${next}`);
+    log.warn(`snapshot ${c.file} is corrupt and will not be loaded: ${c.reason}; ${kept}; ${next}`);
   });
 }
 

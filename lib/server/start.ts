@@ -35,6 +35,7 @@ import { checkSnapshotsAtStart, recoveryWatcher } from "./snapshot_recovery.ts";
 import { matchFingerprint, removeFingerprint, writeFingerprint } from "./fingerprint.ts";
 import { Authenticator, type Credentials, loadUsersFile } from "../auth/mod.ts";
 import { NodeMetrics } from "./metrics.ts";
+import { type Log, Logger, type LogSink, stderrSink } from "../log/mod.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -86,7 +87,12 @@ const raftRandom = {
 };
 
 /** Starts a node. HTTP is listening when this returns; `ready` tells when the store is. */
-export function startNode(configIn: Config, log = console.error): RunningNode {
+export function startNode(configIn: Config, sink: LogSink = stderrSink): RunningNode {
+  const logger = new Logger({ level: configIn.logLevel, raftLevel: configIn.raftLogLevel, sink });
+  const log = logger.for("node");
+  const raftLog = logger.for("raft");
+  const storageLog = logger.for("storage");
+  const storeLog = logger.for("store");
   let store: Store | undefined;
   let storage: Storage | undefined;
   const openedStorage = (): Storage => {
@@ -134,7 +140,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     store: () => store,
     driver: () => driver,
     membership: () => membership,
-    log: (line) => log(`[cluster] ${line}`),
+    log: logger.for("cluster"),
     ...(auth === undefined ? {} : { auth }),
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
   });
@@ -151,7 +157,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     maxBatchBytes: config.maxBodyBytes,
     maxQueuedBytes: Math.max(config.maxBodyBytes, QUEUE_MAX_BYTES),
     write: (cmd) => queuedBatchWriter(ctx, config.applyTimeoutMs)(cmd),
-    log: (line) => log(`[http] ${line}`),
+    log: logger.for("http"),
   });
 
   const metrics = new NodeMetrics({
@@ -160,6 +166,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     db: () => db,
     writeQueue,
     authRefusals: () => cluster.authRefusals,
+    cluster,
   });
   let knownLeader = "";
   // store.num_restores_start / _skipped: whether the start restored a snapshot or kept db.sqlite.
@@ -199,7 +206,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       store: () => store,
       db: () => db,
       snapshots: () => storage?.snapshots,
-      log,
+      log: logger.for("boot"),
     }),
     counters: {},
     maxConcurrentRequests: config.maxConcurrentRequests,
@@ -216,8 +223,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
   const ready = (async () => {
     storage = await openStorage(config.dataDir);
     storage.log.onAppendSynced = (ms) => metrics.observeAppendSync(ms);
-    for (const w of storage.warnings) log(`[storage] WARN ${w}`);
-    const storageLog = (line: string) => log(`[storage] ${line}`);
+    for (const w of storage.warnings) storageLog.warn(w);
+    const recoveryLog = logger.for("recovery");
     // -on-disk with a matching db.sqlite: the newest snapshot is not read at
     // start (its CRC is checked in the background once the node runs).
     const trustNewest = config.onDisk &&
@@ -225,14 +232,14 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     const recovery = await checkSnapshotsAtStart(
       storage,
       config.dataDir,
-      storageLog,
+      recoveryLog,
       config.nodeId,
       { trustNewest },
     );
-    const caughtUp = recoveryWatcher(config.dataDir, recovery.voteFloorIndex, storageLog);
+    const caughtUp = recoveryWatcher(config.dataDir, recovery.voteFloorIndex, recoveryLog);
     for (const [id, addr] of Object.entries(recovery.peerAddresses)) cluster.learned.set(id, addr);
     const heldIndex = config.onDisk
-      ? await prepareOnDiskDb(config, storage, recovery.voteFloorIndex, log)
+      ? await prepareOnDiskDb(config, storage, recovery.voteFloorIndex, storeLog)
       : undefined;
     // In memory: a fresh RAM-backed file the read workers share, deleted at close.
     db = await DbClient.open({
@@ -250,8 +257,11 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     );
     fsm = sm;
     if (heldIndex !== undefined) sm.appliedThrough = heldIndex;
-    if (heldIndex !== undefined) startRestores.skipped = 1;
-    else if (storage.snapshots.latest() !== undefined) startRestores.restored = 1;
+    // rqlite's restore-at-start skip: db.sqlite already holds the newest snapshot's state.
+    if (heldIndex !== undefined && storage.snapshots.latest() !== undefined) {
+      startRestores.skipped = 1;
+    }
+    let driverStarted = false;
     const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined &&
       storage.stable.hardState().term === 0;
     const boot = await decideBootstrap(config, isNew, cluster, log);
@@ -272,19 +282,36 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       },
       observer: {
         onApplied: (_id, entries) => caughtUp(entries.at(-1)?.index ?? 0),
-        onRestored: (_id, meta) => caughtUp(meta.index),
+        onRestored: (_id, meta) => {
+          caughtUp(meta.index);
+          if (!driverStarted) startRestores.restored++;
+          raftLog.info(
+            driverStarted ? "installed a snapshot from the leader" : "restored a snapshot",
+            {
+              index: meta.index,
+              term: meta.term,
+            },
+          );
+        },
         onSoftState: (_id, term, ss) => {
-          log(`[raft] INFO role ${ss.role}, term ${term}, leader ${ss.leader || "none"}`);
+          raftLog.debug(() => `state ${ss.role}`, { term, leader: ss.leader || "none" });
           if (ss.leader === knownLeader) return;
           knownLeader = ss.leader;
           metrics.leaderChanged();
+          raftLog.info("leader changed", { leader: ss.leader || "none", term, role: ss.role });
         },
         onSnapshotTaken: (_id, meta) => {
-          metrics.observeSnapshot(driver?.status().lastSnapshotMs ?? 0);
+          const ms = driver?.status().lastSnapshotMs ?? 0;
+          metrics.observeSnapshot(ms);
+          raftLog.info("snapshot taken", {
+            index: meta.index,
+            term: meta.term,
+            ms: Math.round(ms),
+          });
           const dbFile = sm.lastSnapshotDbFile;
           if (!config.onDisk || dbFile === undefined) return;
           writeFingerprint(config.dataDir, meta.index, dbFile).catch((err) =>
-            log(`[store] could not write the -on-disk fingerprint: ${err}`)
+            storeLog.warn(`could not write the -on-disk fingerprint: ${err}`)
           );
         },
       },
@@ -299,6 +326,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     await new Promise<void>((resolve, reject) =>
       driver?.start((err) => (err ? reject(err) : resolve()))
     );
+    driverStarted = true;
     membership = new Membership(driver, config.applyTimeoutMs);
     store = new Store({
       nodeId: config.nodeId,
@@ -321,9 +349,9 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
         config.joinAttempts,
         config.joinIntervalMs,
       );
-      log(`[cluster] joined the cluster via ${via}`);
+      log.info(`joined the cluster via ${via}`);
     } else if (!isNew && config.join.length > 0) {
-      log(`[cluster] this node already has state; -join ${config.join.join(",")} ignored`);
+      log.warn(`this node already has state; -join ${config.join.join(",")} ignored`);
     }
   })();
 
@@ -362,15 +390,15 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       } else if (config.shutdownStepdown && s.role === "leader" && s.conf.voters.length > 1) {
         // Bounded: if the other nodes are stopping too, do not hold the exit.
         await membership.stepdown(undefined, true, 3_000);
-        log("[cluster] leadership handed over before shutdown");
+        log.info("leadership handed over before shutdown");
       }
     } catch (err) {
-      log(`[cluster] graceful leave failed: ${err instanceof Error ? err.message : String(err)}`);
+      log.warn(`graceful leave failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
 
   function fatal(err: Error): void {
-    log(`fatal: ${err.message}`);
+    log.error(`fatal: ${err.message}`);
     // The node cannot apply the log safely any more; stop serving at once.
     void close().finally(() => Deno.exit(1));
   }
@@ -396,18 +424,18 @@ async function decideBootstrap(
   config: Config,
   isNew: boolean,
   cluster: ClusterRuntime,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<Map<string, string> | undefined> {
   if (!isNew) return undefined;
   if (config.bootstrapExpect > 0) {
-    log(`[cluster] waiting for ${config.bootstrapExpect} nodes to announce themselves`);
+    log.info(`waiting for ${config.bootstrapExpect} nodes to announce themselves`);
     const set = await cluster.collectNotifiers(
       config.join,
       config.bootstrapExpect,
       config.joinIntervalMs,
       config.bootstrapExpectTimeoutMs,
     );
-    log(`[cluster] bootstrapping with ${[...set.keys()].join(", ")}`);
+    log.info(`bootstrapping with ${[...set.keys()].join(", ")}`);
     return set;
   }
   if (config.join.length > 0) return undefined;
@@ -465,7 +493,7 @@ async function removeSelf(
   cluster: ClusterRuntime,
   membership: Membership,
   isLeader: boolean,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<void> {
   if (isLeader) {
     await membership.remove(config.nodeId);
@@ -477,18 +505,18 @@ async function removeSelf(
       credentials: cluster.nodeCredentials,
     });
   }
-  log("[cluster] removed this node from the cluster before shutdown");
+  log.info("removed this node from the cluster before shutdown");
 }
 
 function warnIfNotMember(
   config: Config,
   conf: { voters: readonly string[]; learners: readonly string[] },
-  log: (line: string) => void,
+  log: Log,
 ): void {
   const members = [...conf.voters, ...conf.learners];
   if (members.length === 0 || members.includes(config.nodeId)) return;
-  log(
-    `[cluster] warning: this node's id "${config.nodeId}" is not in the cluster configuration ` +
+  log.warn(
+    `this node's id "${config.nodeId}" is not in the cluster configuration ` +
       `(${members.join(", ")}); if it was started with another -raft-addr before, pass the old ` +
       `id with -node-id`,
   );
@@ -522,18 +550,20 @@ function flushCommitHint(driver: RaftDriver | undefined): Promise<void> {
  * one is moved aside and replaced at once by a new snapshot of the database
  * (forced: even at the same index), so followers are never sent it.
  */
-function verifyInBackground(storage: Storage, driver: RaftDriver, log: (line: string) => void) {
+function verifyInBackground(storage: Storage, driver: RaftDriver, log: Log) {
   const meta = storage.snapshots.latest();
   if (meta === undefined) return;
   storage.snapshots.verify(meta).catch(async (err) => {
-    log(`snapshot ${meta.term}-${meta.index} failed its background check: ${err}; replacing it`);
+    log.warn(
+      `snapshot ${meta.term}-${meta.index} failed its background check: ${err}; replacing it`,
+    );
     await storage.snapshots.quarantine(meta).catch(() => {});
-    driver.snapshotNow(undefined, (e, taken) =>
-      log(
-        e === undefined
-          ? `snapshot ${taken?.term}-${taken?.index} replaces the damaged one`
-          : `could not replace the damaged snapshot: ${e.message}`,
-      ), { force: true });
+    // WARN both ways: the repair belongs to the damage report, which an operator reads at WARN.
+    driver.snapshotNow(undefined, (e, taken) => {
+      if (e === undefined) {
+        log.warn(`snapshot ${taken?.term}-${taken?.index} replaces the damaged one`);
+      } else log.error(`could not replace the damaged snapshot: ${e.message}`);
+    }, { force: true });
   });
 }
 
@@ -547,7 +577,7 @@ async function prepareOnDiskDb(
   config: Config,
   storage: Storage,
   voteFloorIndex: number,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<number | undefined> {
   const held = voteFloorIndex > 0 ? undefined : matchFingerprint(config.dataDir, config.dbPath);
   const snap = storage.snapshots.latest();
@@ -557,7 +587,7 @@ async function prepareOnDiskDb(
     (snap === undefined ? first === 1 : held >= snap.index);
   if (continues) {
     for (const suffix of ["-wal", "-shm"]) await removeIfPresent(config.dbPath + suffix);
-    log(`[store] -on-disk: ${config.dbPath} matches its fingerprint at index ${held}; not rebuilt`);
+    log.info(`-on-disk: ${config.dbPath} matches its fingerprint at index ${held}; not rebuilt`);
     return held;
   }
   removeFingerprint(config.dataDir);

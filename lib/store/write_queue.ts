@@ -33,6 +33,7 @@
  */
 
 import type { Command, Statement } from "../db/mod.ts";
+import { type Log, NO_LOG } from "../log/mod.ts";
 
 /** The queue holds `capacity` requests (or its byte bound) and the deadline passed. */
 export class QueueFullError extends Error {
@@ -78,7 +79,8 @@ export interface WriteQueueOptions {
   readonly maxBatchBytes?: number;
   /** Pause between attempts to write a batch that failed; default 1 s (rqlite). */
   readonly retryDelayMs?: number;
-  readonly log?: (line: string) => void;
+  /** Where the queue reports drops and retries (default: nowhere). */
+  readonly log?: Log;
 }
 
 /** What became of the batch holding a request. */
@@ -184,7 +186,7 @@ export class WriteQueue {
       maxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
       maxBatchBytes: DEFAULT_MAX_BATCH_BYTES,
       retryDelayMs: 1_000,
-      log: () => {},
+      log: NO_LOG,
       ...options,
     };
     this.#lastSeq = options.startSequence;
@@ -266,7 +268,7 @@ export class WriteQueue {
     const left = [...this.#inFlight, ...this.#pending];
     if (left.length > 0) {
       this.#stats.dropped += left.length;
-      this.#o.log(
+      this.#o.log.warn(
         `write queue: dropped ${left.length} queued requests (sequence numbers ` +
           `${left[0]!.seq}..${left.at(-1)!.seq}) at shutdown: no leader wrote them within ` +
           `${drainMs} ms; queued writes live only in memory`,
@@ -407,21 +409,21 @@ export class WriteQueue {
         this.#stats.batches++;
         this.#stats.statements += statements.length;
         if (attempt > 1) {
-          this.#o.log(`write queue: batch ${range} written after ${attempt} attempts`);
+          this.#o.log.info(`write queue: batch ${range} written after ${attempt} attempts`);
         }
         return error === undefined || error === "" ? {} : { error };
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         if (err instanceof BatchRejectedError) {
           this.#stats.rejectedBatches++;
-          this.#o.log(
+          this.#o.log.warn(
             `write queue: batch ${range} (${statements.length} statements) skipped: ${message}`,
           );
           return { error: message };
         }
         this.#stats.failedAttempts++;
         if (attempt === 1 || attempt % LOG_EVERY_ATTEMPTS === 0) {
-          this.#o.log(
+          this.#o.log.warn(
             `write queue: cannot write batch ${range} (attempt ${attempt}): ${message}; ` +
               `retrying every ${this.#o.retryDelayMs} ms`,
           );

@@ -473,3 +473,24 @@ Deno.test("a slow state machine: applies overlap persistence yet complete in ord
   assertSameState(c, ["a", "b", "c"]);
   c.stopAll();
 });
+
+Deno.test("proposal counters: every propose counts; refusals at once and later failures apart", () => {
+  const c = threeNodes();
+  const leader = c.waitLeader();
+  const follower = [...c.nodes.values()].find((n) => n !== leader)!;
+  c.put(leader, "ok", "1");
+  const refused = c.propose(follower, "k", "v");
+  assert.ok(refused.err instanceof NotLeaderError);
+  const pending = c.propose(leader, "lost?", "x");
+  leader.driver.stop();
+  assert.ok(pending.err instanceof DriverStoppedError);
+  const late = c.propose(leader, "k", "v");
+  assert.ok(late.err instanceof DriverStoppedError);
+  const counts = (n: typeof leader) => {
+    const s = n.driver.status();
+    return [s.proposals, s.proposalsRefused, s.proposalsFailed];
+  };
+  assert.deepEqual(counts(leader), [3, 1, 1], "ok + failed after acceptance + refused after stop");
+  assert.deepEqual(counts(follower), [1, 1, 0]);
+  c.stopAll();
+});

@@ -23,6 +23,8 @@ import {
 } from "../../lib/server/snapshot_recovery.ts";
 import { openStorage, type Storage } from "../../lib/storage/mod.ts";
 import { call, flipByte, withTempDir } from "../storage/helpers.ts";
+import { NO_LOG } from "../../lib/log/mod.ts";
+import { linesLog } from "../util/log.ts";
 
 const LAST = 30;
 const PEERS = { b: "b.test:4002", c: "c.test:4002" };
@@ -112,7 +114,7 @@ Deno.test("snapshot recovery: a corrupt newest snapshot is moved aside and the o
     await flipByte(snapFile(dir, 25), 2048, 0xff);
     const lines: string[] = [];
     const result = await withStorage(dir, async (s) => {
-      const r = await checkSnapshotsAtStart(s, dir, (l) => lines.push(l), "a");
+      const r = await checkSnapshotsAtStart(s, dir, linesLog(lines), "a");
       assert.deepEqual(s.snapshots.latest()?.index, 10, "the older snapshot is now the newest");
       assert.equal(s.log.firstIndex(), 6, "log untouched");
       assert.equal(s.log.lastIndex(), LAST);
@@ -141,7 +143,7 @@ Deno.test("snapshot recovery: a truncated snapshot is detected, moved aside and 
     await Deno.truncate(snapFile(dir, 25), 1000);
     const lines: string[] = [];
     await withStorage(dir, async (s) => {
-      const r = await checkSnapshotsAtStart(s, dir, (l) => lines.push(l), "a");
+      const r = await checkSnapshotsAtStart(s, dir, linesLog(lines), "a");
       assert.equal(r.voteFloorIndex, 0);
       assert.equal(s.snapshots.latest()?.index, 10);
     });
@@ -152,7 +154,7 @@ Deno.test("snapshot recovery: a truncated snapshot is detected, moved aside and 
     assert.match(lines.join("\n"), /2-25\.snap is corrupt .*1000 bytes but the meta says 4096/);
     // The next start finds nothing wrong.
     const again: string[] = [];
-    await withStorage(dir, (s) => checkSnapshotsAtStart(s, dir, (l) => again.push(l), "a"));
+    await withStorage(dir, (s) => checkSnapshotsAtStart(s, dir, linesLog(again), "a"));
     assert.deepEqual(again, []);
   });
 });
@@ -161,7 +163,7 @@ Deno.test("snapshot recovery: intact snapshots pass untouched and nothing is log
   await withTempDir(async (dir) => {
     await makeDataDir(dir, { voters: ["a", "b", "c"], snapshots: [10, 25], compactTo: 18 });
     const lines: string[] = [];
-    const r = await withStorage(dir, (s) => checkSnapshotsAtStart(s, dir, (l) => lines.push(l)));
+    const r = await withStorage(dir, (s) => checkSnapshotsAtStart(s, dir, linesLog(lines)));
     assert.deepEqual(r, { voteFloorIndex: 0, quarantined: [], logReset: false, peerAddresses: {} });
     assert.deepEqual(lines, []);
     assert.equal((await names(`${dir}/snapshots`)).length, 4);
@@ -176,7 +178,7 @@ Deno.test("snapshot recovery: alone with no usable snapshot, start fails with a 
     const lines: string[] = [];
     await withStorage(dir, async (s) => {
       await assert.rejects(
-        checkSnapshotsAtStart(s, dir, (l) => lines.push(l), "a"),
+        checkSnapshotsAtStart(s, dir, linesLog(lines), "a"),
         /cannot start: .*too old: the log starts at 19/,
       );
       assert.equal(s.log.firstIndex(), 19, "nothing was reset");
@@ -196,7 +198,7 @@ Deno.test("snapshot recovery: the single-node error names the damage, the gap an
     await withStorage(dir, async (s) => {
       let message = "";
       try {
-        await checkSnapshotsAtStart(s, dir, () => {}, "a");
+        await checkSnapshotsAtStart(s, dir, NO_LOG, "a");
       } catch (e) {
         message = (e as Error).message;
       }
@@ -217,7 +219,7 @@ Deno.test("snapshot recovery: with peers and no usable snapshot the log is empti
     await flipByte(snapFile(dir, 10), 2000);
     const lines: string[] = [];
     await withStorage(dir, async (s) => {
-      const r = await checkSnapshotsAtStart(s, dir, (l) => lines.push(l), "a");
+      const r = await checkSnapshotsAtStart(s, dir, linesLog(lines), "a");
       assert.equal(r.voteFloorIndex, LAST);
       assert.equal(r.logReset, true);
       assert.equal(r.quarantined.length, 4);
@@ -246,7 +248,7 @@ Deno.test("snapshot recovery: with peers and no usable snapshot the log is empti
     await withStorage(dir, async (s) => {
       assert.equal(s.log.lastIndex(), 0);
       assert.equal(s.stable.hardState().term, 2);
-      const r = await checkSnapshotsAtStart(s, dir, (l) => again.push(l), "a");
+      const r = await checkSnapshotsAtStart(s, dir, linesLog(again), "a");
       assert.deepEqual(r, {
         voteFloorIndex: LAST,
         quarantined: [],
@@ -269,7 +271,7 @@ Deno.test("snapshot recovery: an intact but too old snapshot stays the base of t
     await makeDataDir(dir, { voters: ["a", "b", "c"], snapshots: [10, 25], compactTo: 18 });
     await flipByte(snapFile(dir, 25), 10);
     await withStorage(dir, async (s) => {
-      const r = await checkSnapshotsAtStart(s, dir, () => {}, "b");
+      const r = await checkSnapshotsAtStart(s, dir, NO_LOG, "b");
       assert.equal(r.voteFloorIndex, LAST);
       assert.equal(s.snapshots.latest()?.index, 10);
       assert.equal(s.log.firstIndex(), 11);
@@ -286,7 +288,7 @@ Deno.test("snapshot recovery: members added by config entries in the remaining l
     await flipByte(snapFile(dir, 1), 10);
     await withStorage(dir, async (s) => {
       assert.deepEqual(s.snapshots.latest()?.conf.voters, ["a"]);
-      const r = await checkSnapshotsAtStart(s, dir, () => {}, "a");
+      const r = await checkSnapshotsAtStart(s, dir, NO_LOG, "a");
       assert.equal(r.logReset, true);
       assert.equal(r.voteFloorIndex, LAST);
     });
@@ -299,14 +301,14 @@ Deno.test("snapshot recovery: a marker left by an interrupted recovery is remove
     const path = recoveryMarkerPath(dir);
     await Deno.writeTextFile(path, JSON.stringify({ voteFloorIndex: 12, reason: "test" }));
     const lines: string[] = [];
-    const r = await withStorage(dir, (s) => checkSnapshotsAtStart(s, dir, (l) => lines.push(l)));
+    const r = await withStorage(dir, (s) => checkSnapshotsAtStart(s, dir, linesLog(lines)));
     assert.equal(r.voteFloorIndex, 0);
     assert.equal(await readRecoveryMarker(dir), undefined);
     assert.match(lines.join("\n"), /recovery finished/);
     // A damaged marker stops the start instead of guessing the floor.
     await Deno.writeTextFile(path, "{not json");
     await withStorage(dir, async (s) => {
-      await assert.rejects(checkSnapshotsAtStart(s, dir, () => {}), /recovery marker is damaged/);
+      await assert.rejects(checkSnapshotsAtStart(s, dir, NO_LOG), /recovery marker is damaged/);
     });
   });
 });
@@ -319,7 +321,7 @@ Deno.test("snapshot recovery: the watcher removes the marker once, when the inde
       JSON.stringify({ voteFloorIndex: 7, reason: "" }),
     );
     const lines: string[] = [];
-    const watch = recoveryWatcher(dir, 7, (l) => lines.push(l));
+    const watch = recoveryWatcher(dir, 7, linesLog(lines));
     watch(3);
     await new Promise((r) => setTimeout(r, 20));
     assert.notEqual(await readRecoveryMarker(dir), undefined);

@@ -15,6 +15,7 @@ import {
   WriteQueue,
   type WriteQueueOptions,
 } from "../../lib/store/write_queue.ts";
+import { linesLog } from "../util/log.ts";
 
 const START = 1_700_000_000_000_000_000n;
 
@@ -32,7 +33,7 @@ function queue(write: BatchWriter, options: Partial<WriteQueueOptions> = {}) {
     startSequence: START,
     write,
     retryDelayMs: 10,
-    log: (line) => logs.push(line),
+    log: linesLog(logs),
     ...options,
   });
   return { q, logs };
