@@ -21,12 +21,15 @@ export interface CliOutcome {
 }
 
 /** What the CLI prints and returns without starting a server, or undefined to start one. */
-export function runCli(args: readonly string[]): CliOutcome | undefined {
+export function runCli(
+  args: readonly string[],
+  env: (variable: string) => string | undefined = () => undefined,
+): CliOutcome | undefined {
   if (args.includes("-h") || args.includes("-help") || args.includes("--help")) {
     return { code: 0, stdout: [usage()], stderr: [] };
   }
   try {
-    const flags = parseFlags(args);
+    const flags = parseFlags(args, env);
     if (flags.values.get("version") === "true") {
       return {
         code: 0,
@@ -45,13 +48,15 @@ export function runCli(args: readonly string[]): CliOutcome | undefined {
 }
 
 async function main(args: string[]): Promise<number> {
-  const outcome = runCli(args);
+  // Every flag can also come from RAFTLITE_<FLAG> (e.g. RAFTLITE_HTTP_ADDR), for VMs and containers.
+  const env = (variable: string) => Deno.env.get(variable);
+  const outcome = runCli(args, env);
   if (outcome !== undefined) {
     for (const line of outcome.stdout) console.log(line);
     for (const line of outcome.stderr) console.error(line);
     return outcome.code;
   }
-  const config = configFromFlags(parseFlags(args));
+  const config = configFromFlags(parseFlags(args, env));
   let node;
   try {
     node = startNode(config);

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { runCli } from "../main.ts";
-import { FLAGS, parseDurationMs, parseFlags } from "../lib/config/flags.ts";
+import { envVariable, FLAGS, parseDurationMs, parseFlags } from "../lib/config/flags.ts";
 import { configFromFlags } from "../lib/server/config.ts";
 import { VERSION } from "../lib/version.ts";
 import { runBounded } from "./util/run_bounded.ts";
@@ -177,4 +177,36 @@ Deno.test("main.ts as a process: -version and a fatal error", async () => {
 
 Deno.test("lib/version.ts: VERSION is semver", () => {
   assert.match(VERSION, /^\d+\.\d+\.\d+$/);
+});
+
+Deno.test("environment: RAFTLITE_<FLAG> sets flags the command line does not; checked the same way", () => {
+  const env = (vars: Record<string, string>) => (v: string) => vars[v];
+  const flags = parseFlags(
+    ["-http-addr", "127.0.0.1:5001", "d"],
+    env({
+      RAFTLITE_HTTP_ADDR: "127.0.0.1:9999",
+      RAFTLITE_RAFT_ADDR: "127.0.0.1:5002",
+      RAFTLITE_ON_DISK: "true",
+      RAFTLITE_RAFT_SNAP_INT: "30s",
+      RAFTLITE_NODE_ID: "",
+    }),
+  );
+  assert.equal(flags.values.get("http-addr"), "127.0.0.1:5001", "the command line wins");
+  assert.equal(flags.values.get("raft-addr"), "127.0.0.1:5002");
+  assert.equal(flags.values.get("on-disk"), "true");
+  assert.equal(flags.values.get("raft-snap-int"), "30s");
+  assert.equal(flags.values.get("node-id"), "", "an empty variable counts as unset");
+  assert.equal(
+    envVariable("raft-cluster-remove-shutdown"),
+    "RAFTLITE_RAFT_CLUSTER_REMOVE_SHUTDOWN",
+  );
+  assert.equal(
+    parseFlags([], env({ RAFTLITE_DATA_DIR: "/var/lib/raftlite" })).dataDir,
+    "/var/lib/raftlite",
+  );
+  const bad = runCli(["d"], env({ RAFTLITE_RAFT_SNAP: "many" }));
+  assert.equal(bad?.code, 1);
+  assert.match(bad!.stderr[0]!, /^fatal: RAFTLITE_RAFT_SNAP: invalid value "many" for -raft-snap/);
+  const unsupported = runCli(["d"], env({ RAFTLITE_CDC_CONFIG: "x" }));
+  assert.match(unsupported!.stderr[0]!, /^fatal: flag -cdc-config is not supported yet$/);
 });

@@ -371,7 +371,10 @@ export interface ParsedFlags {
 }
 
 /** Parses argv the way Go's flag package and rqlited do. */
-export function parseFlags(argv: readonly string[]): ParsedFlags {
+export function parseFlags(
+  argv: readonly string[],
+  env: (variable: string) => string | undefined = () => undefined,
+): ParsedFlags {
   const values = new Map<string, string>();
   for (const [name, spec] of Object.entries(FLAGS)) values.set(name, spec.default);
   const given = new Set<string>();
@@ -400,7 +403,10 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
     values.set(name, checkValue(name, spec, value));
     given.add(name);
   }
+  fromEnvironment(env, values, given);
   const rest = argv.slice(i);
+  const envDir = env(ENV_DATA_DIR);
+  if (rest.length === 0 && envDir !== undefined && envDir !== "") rest.push(envDir);
   if (values.get("version") === "true") return { values, given, dataDir: rest[0] ?? "" };
   if (rest.length === 0) throw new FlagError("no data directory set");
   if (rest.length > 1) {
@@ -414,6 +420,43 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
     }
   }
   return { values, given, dataDir: rest[0] ?? "" };
+}
+
+/** Prefix of the environment variables that set flags: `-http-addr` is `RAFTLITE_HTTP_ADDR`. */
+export const ENV_PREFIX = "RAFTLITE_";
+
+/** The variable that gives the data directory when the command line has none. */
+export const ENV_DATA_DIR = "RAFTLITE_DATA_DIR";
+
+/** The environment variable of flag `name`. */
+export function envVariable(name: string): string {
+  return ENV_PREFIX + name.toUpperCase().replace(/-/g, "_");
+}
+
+/**
+ * Flags not given on the command line take `RAFTLITE_<FLAG>` from the
+ * environment (the command line wins; an empty variable counts as unset).
+ * Values are checked as on the command line, and the message names the
+ * variable.
+ */
+function fromEnvironment(
+  env: (variable: string) => string | undefined,
+  values: Map<string, string>,
+  given: Set<string>,
+): void {
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    if (given.has(name)) continue;
+    const variable = envVariable(name);
+    const raw = env(variable);
+    if (raw === undefined || raw === "") continue;
+    try {
+      values.set(name, checkValue(name, spec, raw));
+    } catch (err) {
+      if (err instanceof FlagError) throw new FlagError(`${variable}: ${err.message}`);
+      throw err;
+    }
+    given.add(name);
+  }
 }
 
 function checkValue(name: string, spec: FlagSpec, value: string): string {
