@@ -85,6 +85,7 @@ export class Connection {
     const hosts = this.options.hosts;
     const idempotent = opts.idempotent ?? (opts.method ?? "GET") === "GET";
     const failures: string[] = [];
+    let firstReason = ""; // why the current host failed, for the failover notice
     for (let i = 0; i < hosts.length; i++) {
       const index = (this.#index + i) % hosts.length;
       const host = hosts[index]!;
@@ -93,7 +94,7 @@ export class Connection {
         if (index !== this.#index) {
           const from = this.host;
           this.#index = index;
-          this.onFailover(from, host, failures[failures.length - 1] ?? "");
+          this.onFailover(from, host, firstReason);
         }
         return res;
       } catch (err) {
@@ -107,6 +108,7 @@ export class Connection {
           );
         }
         failures.push(`${hostPort(host)}: ${reason}`);
+        if (i === 0) firstReason = reason;
       }
     }
     throw new Error(
