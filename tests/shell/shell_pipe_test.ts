@@ -54,6 +54,8 @@ Deno.test("piped input: rqlite's output lines, no prompts or progress, errors on
         `.backup ${dir}/b.db`,
         `.dump ${dir}/d.sql`,
         ".ready",
+        ".quit",
+        "SELECT 'not run after .quit';",
         "",
       ].join("\n"),
     );
