@@ -94,4 +94,11 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // `raftlite shell ...` is the interactive shell (lib/shell), loaded only when asked for.
+  if (Deno.args[0] === "shell") {
+    const shell = await import("./lib/shell/mod.ts");
+    Deno.exit(await shell.main(Deno.args.slice(1)));
+  }
+  Deno.exit(await main(Deno.args));
+}
