@@ -53,6 +53,8 @@ export interface HttpContext {
   /** Extra /status sections (os, runtime, node, build, store details). */
   statusReport(): Promise<Record<string, unknown>>;
   readonly counters: HttpCounters;
+  /** Client for other nodes' HTTPS APIs (trusts -http-ca-cert); default fetch's. */
+  readonly httpClient?: Deno.HttpClient;
   /** Random source and clock for statement rewriting. */
   readonly random: RandomSource;
   nowMs(): number;
