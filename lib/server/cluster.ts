@@ -28,7 +28,7 @@ import type { RaftDriver } from "../node/driver.ts";
 import type { NodeId } from "../raft/types.ts";
 import { Membership } from "../store/membership.ts";
 import { NotLeaderStoreError, type Store } from "../store/store.ts";
-import type { Mux } from "../transport/mux.ts";
+import type { ConnectFn, Mux } from "../transport/mux.ts";
 import { type SnapshotIo, TcpTransport } from "../transport/raft_transport.ts";
 
 /** Everything the cluster layer needs from the node being assembled. */
@@ -39,6 +39,8 @@ export interface ClusterDeps {
   readonly version: string;
   readonly mux: Mux;
   readonly connectTimeoutMs: number;
+  /** Opens internode connections (TLS when configured; default plain TCP). */
+  readonly connect?: ConnectFn;
   /** Largest internode frame: must carry the largest request body plus headers. */
   readonly maxFrameBytes: number;
   /** Where the transport reads and writes snapshot bytes (files in the snapshot directory). */
@@ -66,6 +68,7 @@ export class ClusterRuntime {
     this.client = new ClusterClient({
       dialTimeoutMs: deps.connectTimeoutMs,
       maxFrameBytes: deps.maxFrameBytes,
+      ...(deps.connect === undefined ? {} : { connect: deps.connect }),
     });
     this.transport = new TcpTransport({
       self: deps.nodeId,
@@ -74,6 +77,7 @@ export class ClusterRuntime {
       maxFrameBytes: deps.maxFrameBytes,
       snapshotIo: deps.snapshotIo,
       maxSnapshotBytes: deps.maxSnapshotBytes,
+      ...(deps.connect === undefined ? {} : { connect: deps.connect }),
     });
     this.server = new ClusterServer(this.#handlers(), { maxFrameBytes: deps.maxFrameBytes });
     this.server.register(deps.mux);

@@ -6,6 +6,9 @@
  */
 
 import { FlagError, type ParsedFlags, parseDurationMs } from "../config/flags.ts";
+import type { HttpTlsConfig } from "../http/listen.ts";
+import type { NodeTlsConfig } from "../transport/tls.ts";
+import { httpTlsFromFlags, nodeTlsFromFlags } from "./tls_config.ts";
 
 /** Everything a node needs to start. Durations are in milliseconds. */
 export interface Config {
@@ -54,6 +57,12 @@ export interface Config {
   readonly writeQueueTimeoutMs: number;
   /** `-write-queue-tx`: each queued batch in one transaction. */
   readonly writeQueueTx: boolean;
+  /** HTTPS (`-http-cert`/`-http-key`, client verification); undefined: plain HTTP. */
+  readonly httpTls?: HttpTlsConfig;
+  /** `-http-ca-cert` (PEM): trusted when this node calls another node's HTTPS API. */
+  readonly httpCaCert?: string;
+  /** Internode TLS (`-node-*`); undefined: plain TCP. */
+  readonly nodeTls?: NodeTlsConfig;
 }
 
 /** Milliseconds per Raft tick; heartbeats go out every tick. */
@@ -122,6 +131,8 @@ export function configFromFlags(flags: ParsedFlags): Config {
   if (!(writeQueueTimeoutMs > 0)) {
     throw new FlagError("-write-queue-timeout must be a duration > 0, such as 50ms");
   }
+  const http = httpTlsFromFlags(get);
+  const nodeTls = nodeTlsFromFlags(get);
   const dataDir = absolute(flags.dataDir);
   return {
     dataDir,
@@ -158,6 +169,9 @@ export function configFromFlags(flags: ParsedFlags): Config {
     writeQueueBatchSize,
     writeQueueTimeoutMs,
     writeQueueTx: get("write-queue-tx") === "true",
+    ...(http.tls === undefined ? {} : { httpTls: http.tls }),
+    ...(http.caCert === undefined ? {} : { httpCaCert: http.caCert }),
+    ...(nodeTls === undefined ? {} : { nodeTls }),
   };
 }
 
