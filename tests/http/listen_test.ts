@@ -199,7 +199,7 @@ Deno.test("the mutual-TLS adapter: certificates from the CA only, common name ch
     const server = await mutualTlsServer(pki, handler, logs, "client1");
     const url = `https://127.0.0.1:${server.addr.port}/status`;
     const clients: Deno.HttpClient[] = [];
-    const client = async (files?: CertFiles) => {
+    const client = (files?: CertFiles) => {
       const c = clientFor(pki, files);
       clients.push(c);
       return c;
@@ -212,7 +212,7 @@ Deno.test("the mutual-TLS adapter: certificates from the CA only, common name ch
 
       await assert.rejects(() => fetch(url), "the server's CA not trusted");
       await assert.rejects(
-        async () => await fetch(url, { client: await client() }),
+        async () => await fetch(url, { client: client() }),
         "no client cert",
       );
       const rogue = await client(await pki.selfSigned("rogue", { cn: "client1" }));
