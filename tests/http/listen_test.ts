@@ -205,7 +205,7 @@ Deno.test("the mutual-TLS adapter: certificates from the CA only, common name ch
       return c;
     };
     try {
-      const good = await client(await pki.issue("client1"));
+      const good = client(await pki.issue("client1"));
       const r = await fetch(url, { client: good });
       assert.equal(r.status, 200);
       assert.equal(await r.text(), "ok\n");
@@ -215,10 +215,10 @@ Deno.test("the mutual-TLS adapter: certificates from the CA only, common name ch
         async () => await fetch(url, { client: client() }),
         "no client cert",
       );
-      const rogue = await client(await pki.selfSigned("rogue", { cn: "client1" }));
+      const rogue = client(await pki.selfSigned("rogue", { cn: "client1" }));
       await assert.rejects(async () => await fetch(url, { client: rogue }), "self-signed");
 
-      const other = await client(await pki.issue("other", { cn: "client2" }));
+      const other = client(await pki.issue("other", { cn: "client2" }));
       const refused = await fetch(url, { client: other });
       assert.equal(refused.status, 401);
       assert.match(await refused.text(), /common name "client2" is not accepted/);
