@@ -37,9 +37,10 @@ export interface SocketConnOptions {
    */
   readonly describeError?: (err: Error, receivedAny: boolean) => Error;
   /**
-   * When set, a stream that ends before any byte arrived makes `read` throw
-   * this error instead of returning `null` (an outbound TLS connection
-   * closed by a peer that refused this node's certificate looks like that).
+   * When set, a stream that ends before any byte arrived makes `read` (and
+   * writes cut short by that end) throw this error instead of returning
+   * `null` (an outbound TLS connection closed by a peer that refused this
+   * node's certificate looks like that).
    */
   readonly endBeforeData?: () => Error;
 }
@@ -198,7 +199,13 @@ export class SocketConn implements Deno.Conn<Deno.NetAddr> {
 
   #onEnd(): void {
     this.#ended = true;
-    this.#failWrites(this.#error ?? new Deno.errors.BrokenPipe("connection closed by the peer"));
+    const refused = !this.#receivedAny && this.#endBeforeData !== undefined;
+    this.#failWrites(
+      this.#error ??
+        (refused
+          ? this.#endBeforeData!()
+          : new Deno.errors.BrokenPipe("connection closed by the peer")),
+    );
     this.#wake();
   }
 
