@@ -129,3 +129,74 @@ Deno.test("HTTPS with -http-verify-client: only CA-signed client certificates wi
     });
   });
 });
+
+Deno.test("HTTPS cluster: a follower streams the leader's backup over mutual TLS; URLs are https", async () => {
+  await withPki(async (pki) => {
+    const n1Cert = await pki.issue("n1", { cn: "node" });
+    const n2Cert = await pki.issue("n2", { cn: "node" });
+    const client1 = await pki.issue("client1", { cn: "node" });
+    await withNodes("https-cluster", async (dir, track) => {
+      const httpFlags = (files: CertFiles) => [
+        "-http-cert",
+        files.cert,
+        "-http-key",
+        files.key,
+        "-http-ca-cert",
+        pki.caCert,
+        "-http-verify-client",
+      ];
+      const tls = { caCert: pki.caCert, cert: client1.cert, key: client1.key };
+      const n1 = track(
+        spawnNode(`${dir}/n1`, ["-node-id", "n1", ...httpFlags(n1Cert)], { https: tls }),
+      );
+      await n1.ready();
+      const n2 = track(spawnNode(`${dir}/n2`, [
+        "-node-id",
+        "n2",
+        "-join",
+        n1.raftAddr,
+        ...httpFlags(n2Cert),
+      ], { https: tls }));
+      await n2.ready();
+      const client = httpsClient(tls);
+      try {
+        const created = await fetch(`${n1.url}/db/execute`, executeInit(CREATE, client));
+        assert.equal(created.status, 200, await created.clone().text());
+        await created.body?.cancel();
+        const inserted = await fetch(
+          `${n1.url}/db/execute`,
+          executeInit([["INSERT INTO t(v) VALUES(?)", "from the leader"]], client),
+        );
+        assert.equal(inserted.status, 200);
+        await inserted.body?.cancel();
+
+        // n2 is the follower: its backup comes from n1's HTTPS API (trusting
+        // -http-ca-cert, presenting n2's certificate since n1 requires one).
+        const backup = await fetch(`${n2.url}/db/backup?fmt=sql`, { client });
+        const dump = await backup.text();
+        assert.equal(backup.status, 200, dump);
+        assert.match(dump, /INSERT INTO "t" VALUES\(1,'from the leader'\);/);
+        const vars = await (await fetch(`${n2.url}/debug/vars`, { client })).json();
+        assert.equal(vars.http.forwarded, 1, "the backup came from the leader");
+        assert.equal(vars.http.backups, undefined, "not produced by the follower itself");
+
+        const redirected = await fetch(`${n2.url}/db/query?redirect&q=SELECT%201`, {
+          client,
+          redirect: "manual",
+        });
+        await redirected.body?.cancel();
+        assert.equal(redirected.status, 301);
+        assert.equal(
+          redirected.headers.get("Location"),
+          `${n1.url}/db/query?redirect&q=SELECT%201`,
+        );
+
+        const nodes = await (await fetch(`${n2.url}/nodes`, { client })).json();
+        assert.equal(nodes.n1.api_addr, n1.url);
+        assert.equal(nodes.n2.api_addr, n2.url);
+      } finally {
+        client.close();
+      }
+    });
+  });
+});
