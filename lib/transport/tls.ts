@@ -47,6 +47,13 @@ import { listenNodeServer, SocketConn } from "./socket_conn.ts";
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Connections that finished their handshake but wait for `accept()`, at most. */
 const MAX_PENDING_ACCEPTS = 128;
+/**
+ * Connections the TLS server holds at most, in their handshake or open
+ * (beyond, new ones are closed at once): a flood of silent connections costs
+ * at most this many sockets for a handshake timeout each. The mux's own
+ * bound (512 by default) applies to the open ones.
+ */
+const MAX_TLS_CONNECTIONS = 1024;
 
 /** Internode TLS settings (PEM texts, not paths). */
 export interface NodeTlsConfig {
@@ -174,6 +181,7 @@ class TlsListener implements Deno.Listener<SocketConn, Deno.NetAddr> {
       rejectUnauthorized: config.verifyClient,
       handshakeTimeout: config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     });
+    this.#server.maxConnections = MAX_TLS_CONNECTIONS;
     this.#server.on("secureConnection", (socket: tls.TLSSocket) => this.#admit(socket));
     this.#server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => {
       const from = peerAddress(socket);
