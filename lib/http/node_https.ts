@@ -74,7 +74,11 @@ export function serveMutualTls(options: MutualTlsOptions): MutualTlsServer {
     requestCert: true,
     rejectUnauthorized: true,
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-  }, (req, res) => void respond(req, res, options));
+  }, (req, res) =>
+    respond(req, res, options).catch((err) => {
+      options.log(`[http] ${req.method} ${req.url} failed: ${errorText(err)}`);
+      res.destroy();
+    }));
   server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
     const from = peerAddress(socket);
     failures.note(
@@ -84,7 +88,12 @@ export function serveMutualTls(options: MutualTlsOptions): MutualTlsServer {
     // Deno's node:tls reports a handshake timeout without ending the connection.
     socket.destroy();
   });
-  server.on("error", (err: Error) => options.onListenError?.(err));
+  server.on("error", (err: Error) => {
+    // Before listening: the address could not be bound (fatal). After: a
+    // transient accept error (e.g. out of file descriptors) is only logged.
+    if (server.listening) options.log(`[http] HTTPS server error: ${err.message}`);
+    else options.onListenError?.(err);
+  });
   const addr = listenNodeServer(server, options.hostname, options.port);
   let closing: Promise<void> | undefined;
   return {

@@ -192,7 +192,12 @@ class TlsListener implements Deno.Listener<SocketConn, Deno.NetAddr> {
       // Deno's node:tls reports a handshake timeout without ending the connection.
       socket.destroy();
     });
-    this.#server.on("error", (err: Error) => this.#fail(err));
+    this.#server.on("error", (err: Error) => {
+      // Before listening: the address could not be bound (fatal). After: a
+      // transient accept error (e.g. out of file descriptors) is only logged.
+      if (this.#server.listening) hooks.log(`[tls] internode TLS server error: ${err.message}`);
+      else this.#fail(err);
+    });
     this.addr = listenNodeServer(this.#server, hostname, port);
   }
 
