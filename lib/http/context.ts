@@ -34,7 +34,7 @@ export interface HttpContext {
   readonly httpAdvAddr: string;
   /** Bound HTTP address. */
   readonly httpBindAddr: string;
-  /** Full API URL of this node (`http://host:port`). */
+  /** Full API URL of this node (`http://host:port`, `https://` with -http-cert). */
   readonly apiUrl: string;
   readonly raftAddr: string;
   readonly allowOrigin: string;
