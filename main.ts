@@ -65,8 +65,10 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   console.log(`raftlite v${VERSION}`);
+  const scheme = config.httpTls === undefined ? "http" : "https";
   console.log(
-    `node ${node.config.nodeId}: HTTP on http://${node.httpAddr}, Raft on ${node.raftAddr}`,
+    `node ${node.config.nodeId}: HTTP on ${scheme}://${node.httpAddr}, Raft on ${node.raftAddr}` +
+      (config.nodeTls === undefined ? "" : " (TLS)"),
   );
   console.log(
     `data directory ${config.dataDir} (SQLite ${config.onDisk ? config.dbPath : "in memory"})`,
@@ -81,7 +83,7 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   console.log(
-    `ready: try  curl -XPOST 'http://${node.httpAddr}/db/execute' -H 'Content-Type: application/json' -d '["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT)"]'`,
+    `ready: try  curl -XPOST '${scheme}://${node.httpAddr}/db/execute' -H 'Content-Type: application/json' -d '["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT)"]'`,
   );
   const stop = new Promise<void>((resolve) => {
     for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => resolve());

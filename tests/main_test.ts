@@ -43,6 +43,9 @@ Deno.test("runCli: errors are 'fatal: ...' with exit 1", () => {
     [["-raft-addr"], /^fatal: flag needs an argument: -raft-addr$/],
     [["-raft-log-level", "loud", "d"], /^fatal: -raft-log-level "loud": use ERROR, WARN/],
     [["-log-level=trace", "d"], /^fatal: -log-level "trace": use ERROR, WARN, INFO or DEBUG$/],
+    [["-http-cert", "c.pem", "d"], /^fatal: -http-cert and -http-key must be given together$/],
+    [["-node-verify-client", "d"], /^fatal: -node-verify-client requires internode TLS/],
+    [["-node-cert=/nope.pem", "-node-key=/nope.key", "d"], /^fatal: cannot read -node-cert/],
   ];
   for (const [args, expected] of cases) {
     const out = runCli(args);

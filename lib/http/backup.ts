@@ -130,15 +130,21 @@ async function fromLeader(
     return textError(503, "leader not found");
   }
   count(ctx, "forwarded");
-  return await proxyBackup(req, apiUrl, qp.timeoutMs ?? FORWARD_TIMEOUT_MS);
+  return await proxyBackup(req, apiUrl, qp.timeoutMs ?? FORWARD_TIMEOUT_MS, ctx.httpClient);
 }
 
 /**
  * Fetches the same backup from the leader's HTTP API with `noleader` added
- * and streams its body back (cancelling ours cancels the fetch).
+ * and streams its body back (cancelling ours cancels the fetch). `client`
+ * (from -http-ca-cert) lets the fetch trust the leader's HTTPS certificate.
  * `timeoutMs` bounds the wait for the leader's response headers.
  */
-async function proxyBackup(req: Request, apiUrl: string, timeoutMs: number): Promise<Response> {
+async function proxyBackup(
+  req: Request,
+  apiUrl: string,
+  timeoutMs: number,
+  client: Deno.HttpClient | undefined,
+): Promise<Response> {
   const url = new URL(req.url);
   const search = url.search === "" ? "?noleader" : `${url.search}&noleader`;
   const headers = new Headers();
@@ -152,6 +158,7 @@ async function proxyBackup(req: Request, apiUrl: string, timeoutMs: number): Pro
       headers,
       signal: abort.signal,
       redirect: "manual",
+      ...(client === undefined ? {} : { client }),
     });
   } catch {
     return textError(503, "leader not found");

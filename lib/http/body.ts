@@ -63,7 +63,11 @@ async function readBodyUntimed(req: Request, limitBytes: number): Promise<Uint8A
       const { done, value } = await reader.read();
       if (done) break;
       total += value.byteLength;
-      if (total > limitBytes) throw new BodyTooLargeError(limitBytes);
+      if (total > limitBytes) {
+        // Cancelled, not just released: Deno.serve keeps an abandoned body's resource open.
+        await reader.cancel().catch(() => {});
+        throw new BodyTooLargeError(limitBytes);
+      }
       chunks.push(value);
     }
   } finally {

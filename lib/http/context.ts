@@ -45,7 +45,7 @@ export interface HttpContext {
   readonly httpAdvAddr: string;
   /** Bound HTTP address. */
   readonly httpBindAddr: string;
-  /** Full API URL of this node (`http://host:port`). */
+  /** Full API URL of this node (`http://host:port`, `https://` with -http-cert). */
   readonly apiUrl: string;
   readonly raftAddr: string;
   readonly allowOrigin: string;
@@ -79,6 +79,8 @@ export interface HttpContext {
   readonly auth?: Authenticator;
   /** This node's own credentials (`-join-as`), for batches it forwards on nobody's behalf. */
   readonly nodeCredentials?: Credentials;
+  /** Client for other nodes' HTTPS APIs (trusts -http-ca-cert); default fetch's. */
+  readonly httpClient?: Deno.HttpClient;
   /** Random source and clock for statement rewriting. */
   readonly random: RandomSource;
   nowMs(): number;

@@ -30,7 +30,7 @@ import type { NodeId } from "../raft/types.ts";
 import { Membership } from "../store/membership.ts";
 import { NotLeaderStoreError, type Store } from "../store/store.ts";
 import type { Log } from "../log/mod.ts";
-import type { Mux } from "../transport/mux.ts";
+import type { ConnectFn, Mux } from "../transport/mux.ts";
 import { type SnapshotIo, TcpTransport } from "../transport/raft_transport.ts";
 import {
   type Authenticator,
@@ -48,6 +48,8 @@ export interface ClusterDeps {
   readonly version: string;
   readonly mux: Mux;
   readonly connectTimeoutMs: number;
+  /** Opens internode connections (TLS when configured; default plain TCP). */
+  readonly connect?: ConnectFn;
   /** Largest internode frame: must carry the largest request body plus headers. */
   readonly maxFrameBytes: number;
   /** Where the transport reads and writes snapshot bytes (files in the snapshot directory). */
@@ -80,6 +82,7 @@ export class ClusterRuntime {
     this.client = new ClusterClient({
       dialTimeoutMs: deps.connectTimeoutMs,
       maxFrameBytes: deps.maxFrameBytes,
+      ...(deps.connect === undefined ? {} : { connect: deps.connect }),
     });
     this.transport = new TcpTransport({
       self: deps.nodeId,
@@ -88,6 +91,7 @@ export class ClusterRuntime {
       maxFrameBytes: deps.maxFrameBytes,
       snapshotIo: deps.snapshotIo,
       maxSnapshotBytes: deps.maxSnapshotBytes,
+      ...(deps.connect === undefined ? {} : { connect: deps.connect }),
     });
     this.server = new ClusterServer(this.#handlers(), { maxFrameBytes: deps.maxFrameBytes });
     this.server.register(deps.mux);

@@ -6,6 +6,9 @@
  */
 
 import { FlagError, type ParsedFlags, parseDurationMs } from "../config/flags.ts";
+import type { HttpTlsConfig } from "../http/listen.ts";
+import type { NodeTlsConfig } from "../transport/tls.ts";
+import { httpTlsFromFlags, nodeTlsFromFlags } from "./tls_config.ts";
 
 /** Everything a node needs to start. Durations are in milliseconds. */
 export interface Config {
@@ -66,6 +69,12 @@ export interface Config {
   readonly authFile: string;
   /** `-join-as`: the user whose credentials this node sends for join/notify/remove ("" = none). */
   readonly joinAs: string;
+  /** HTTPS (`-http-cert`/`-http-key`, client verification); undefined: plain HTTP. */
+  readonly httpTls?: HttpTlsConfig;
+  /** `-http-ca-cert` (PEM): trusted when this node calls another node's HTTPS API. */
+  readonly httpCaCert?: string;
+  /** Internode TLS (`-node-*`); undefined: plain TCP. */
+  readonly nodeTls?: NodeTlsConfig;
 }
 
 /** Milliseconds per Raft tick; heartbeats go out every tick. */
@@ -159,6 +168,8 @@ export function configFromFlags(flags: ParsedFlags): Config {
   if (joinAs !== "" && authFile === "") {
     throw new FlagError("-join-as needs -auth: the user's password is read from the users file");
   }
+  const http = httpTlsFromFlags(get);
+  const nodeTls = nodeTlsFromFlags(get);
   const dataDir = absolute(flags.dataDir);
   return {
     dataDir,
@@ -201,6 +212,9 @@ export function configFromFlags(flags: ParsedFlags): Config {
     writeQueueTx: get("write-queue-tx") === "true",
     authFile: authFile === "" ? "" : absolute(authFile),
     joinAs,
+    ...(http.tls === undefined ? {} : { httpTls: http.tls }),
+    ...(http.caCert === undefined ? {} : { httpCaCert: http.caCert }),
+    ...(nodeTls === undefined ? {} : { nodeTls }),
   };
 }
 

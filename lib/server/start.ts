@@ -14,6 +14,7 @@
 
 import { DbClient } from "../db/mod.ts";
 import { createHandler } from "../http/server.ts";
+import { type HttpListener, serveHttp } from "../http/listen.ts";
 import { queuedBatchWriter } from "../http/queue.ts";
 import type { HttpContext } from "../http/context.ts";
 import { RaftDriver } from "../node/driver.ts";
@@ -25,6 +26,7 @@ import { Membership } from "../store/membership.ts";
 import { Store } from "../store/store.ts";
 import { WriteQueue } from "../store/write_queue.ts";
 import { Mux } from "../transport/mux.ts";
+import { tlsConnect, tlsListen } from "../transport/tls.ts";
 import { fileSnapshotIo } from "../transport/file_snapshot_io.ts";
 import { ClusterRuntime } from "./cluster.ts";
 import { VERSION } from "../version.ts";
@@ -107,21 +109,44 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
   // -auth is read before anything listens: a bad users file stops the start.
   const { auth, nodeCredentials } = loadAuth(configIn);
 
-  // The internode port: Raft (service 1) and the cluster service (service 2).
-  const mux = Mux.listen({ ...hostPort(configIn.raftAddr) });
+  // The internode port: Raft (service 1) and the cluster service (service 2),
+  // over TLS when -node-cert is set (then every outbound dial is TLS too).
+  // TLS refusals (certificates, handshakes) are logged once per peer and reason by the transport.
+  const tlsLog = logger.for("transport");
+  const tlsHooks = {
+    log: (line: string) => tlsLog.warn(line),
+    onListenError: (err: Error) => fatal(err),
+  };
+  const nodeTls = configIn.nodeTls;
+  const mux = Mux.listen({
+    ...hostPort(configIn.raftAddr),
+    ...(nodeTls === undefined ? {} : { listen: tlsListen(nodeTls, tlsHooks) }),
+  });
   const raftAddr = mux.address;
 
   let handle: (req: Request) => Promise<Response> = () =>
     Promise.resolve(new Response(null, { status: 503 }));
-  const server = Deno.serve({
-    ...hostPort(configIn.httpAddr),
-    onListen: () => {},
-    handler: (req) => handle(req),
-  });
+  const httpLog = logger.for("http");
+  let server: HttpListener;
+  try {
+    server = serveHttp({
+      ...hostPort(configIn.httpAddr),
+      ...(configIn.httpTls === undefined ? {} : { tls: configIn.httpTls }),
+      handler: (req) => handle(req),
+      log: (line) => httpLog.warn(line),
+      onListenError: (err) => fatal(err),
+    });
+  } catch (err) {
+    void mux.close();
+    throw err;
+  }
   const httpAddr = addrText(server.addr);
   // With port 0 (tests) the advertised addresses and the default id come from the bound ports.
   const config = resolveAddresses(configIn, httpAddr, raftAddr);
-  const apiUrl = `http://${config.httpAdvAddr}`;
+  const apiUrl = `${server.scheme}://${config.httpAdvAddr}`;
+  // Calls to other nodes' HTTPS APIs (backups from the leader) trust -http-ca-cert and
+  // present this node's certificate only where client certificates are required.
+  const httpClient = outboundHttpClient(config);
 
   const cluster = new ClusterRuntime({
     nodeId: config.nodeId,
@@ -130,6 +155,7 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     version: `v${VERSION}`,
     mux,
     connectTimeoutMs: config.connectTimeoutMs,
+    ...(nodeTls === undefined ? {} : { connect: tlsConnect(nodeTls, tlsHooks) }),
     maxFrameBytes: configIn.raftMaxFrameBytes,
     // Storage opens later (in `ready`); snapshots only move once it has.
     snapshotIo: {
@@ -215,6 +241,7 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     varsExtra: () => debugVarsExtra(cluster, membership, startRestores),
     ...(auth === undefined ? {} : { auth }),
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
+    ...(httpClient === undefined ? {} : { httpClient }),
     random: cryptoRandom,
     nowMs: () => Date.now(),
   };
@@ -366,6 +393,7 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
       await server.shutdown().catch(() => {});
       await cluster.close().catch(() => {});
       await mux.close().catch(() => {});
+      httpClient?.close();
       await writeQueue.stopped;
       const closed = await db?.close().catch(() => undefined);
       // -on-disk: a database file checkpointed completely at close holds
@@ -520,6 +548,15 @@ function warnIfNotMember(
       `(${members.join(", ")}); if it was started with another -raft-addr before, pass the old ` +
       `id with -node-id`,
   );
+}
+
+function outboundHttpClient(config: Config): Deno.HttpClient | undefined {
+  if (config.httpCaCert === undefined) return undefined;
+  const mutual = config.httpTls?.verifyClient === true;
+  return Deno.createHttpClient({
+    caCerts: [config.httpCaCert],
+    ...(mutual && config.httpTls ? { cert: config.httpTls.cert, key: config.httpTls.key } : {}),
+  });
 }
 
 function resolveAddresses(config: Config, httpAddr: string, raftAddr: string): Config {

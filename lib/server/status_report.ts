@@ -81,8 +81,8 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
     },
     cluster: {
       addr: config.raftAdvAddr,
-      api_addr: `http://${config.httpAdvAddr}`,
-      https: "false",
+      api_addr: `${config.httpTls === undefined ? "http" : "https"}://${config.httpAdvAddr}`,
+      https: String(config.httpTls !== undefined),
       transport: src.cluster?.transport.stats(),
       auth_enabled: config.authFile !== "",
       num_auth_refused: src.cluster?.authRefusals ?? 0,

@@ -14,6 +14,10 @@
  * - `raft_transport.ts`: {@link TcpTransport}, the driver's `Transport`:
  *   bounded per-peer queues, one batching writer and connection per peer,
  *   reconnects with backoff, snapshots in chunks on their own connection.
+ * - `tls.ts`: internode TLS and mutual TLS ({@link tlsListen} /
+ *   {@link tlsConnect}, the mux's and dialers' seams) on `node:tls`, whose
+ *   sockets `socket_conn.ts` ({@link SocketConn}) presents as `Deno.Conn`;
+ *   `failure_log.ts` logs a failing peer once, not once per retry.
  *
  * Ownership: the server creates the {@link Mux} and owns it; the Raft
  * transport and the cluster service register their bytes on it. A handler
@@ -56,8 +60,8 @@
  *
  * Open: snapshots are assembled in memory (bounded by `maxSnapshotBytes`);
  * streaming them to disk comes with the snapshot store. TLS plugs in through
- * `MuxOptions.listen` / `TcpTransportOptions.connect`; mutual TLS needs a
- * `node:tls` server adapted to a `Deno.Listener`.
+ * `MuxOptions.listen` and the `connect` options of the transport and the
+ * cluster client; everything above sees `Deno.Conn`s.
  *
  * @module
  */
@@ -67,3 +71,6 @@ export * from "./mux.ts";
 export * from "./codec.ts";
 export * from "./raft_transport.ts";
 export * from "./file_snapshot_io.ts";
+export * from "./socket_conn.ts";
+export * from "./failure_log.ts";
+export * from "./tls.ts";

@@ -386,8 +386,31 @@ export async function dialService(
 const defaultConnect: ConnectFn = async ({ hostname, port, signal }) => {
   const conn = await Deno.connect({ hostname, port, transport: "tcp", signal });
   conn.setNoDelay(true);
-  return conn;
+  return refuseTlsAnswer(conn, formatHostPort(hostname, port));
 };
+
+/**
+ * A plain connection to a node that requires TLS gets a TLS alert record
+ * back (0x15, version 3.x, length 2) where a frame header was expected;
+ * without this check the caller would report a nonsensical frame size.
+ * Only the first read is inspected (a real frame header cannot start with
+ * these bytes: as a length they exceed any frame limit).
+ */
+function refuseTlsAnswer(conn: Deno.TcpConn, addr: string): Deno.TcpConn {
+  const read = conn.read.bind(conn);
+  conn.read = async (p: Uint8Array) => {
+    conn.read = read;
+    const n = await read(p);
+    if (n !== null && n >= 5 && p[0] === 0x15 && p[1] === 0x03 && p[3] === 0x00 && p[4] === 0x02) {
+      throw new Error(
+        `${addr} answered with a TLS alert: it requires internode TLS; start this node ` +
+          `with -node-cert, -node-key and -node-ca-cert`,
+      );
+    }
+    return n;
+  };
+  return conn;
+}
 
 /** Closes `conn`, ignoring "already closed". */
 export function closeQuietly(conn: { close(): void }): void {

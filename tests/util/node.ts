@@ -115,6 +115,11 @@ export interface SpawnOptions {
    * (see {@link respawnNode}) or pass `-node-id`.
    */
   raftAddr?: string;
+  /**
+   * The node serves HTTPS (its flags include -http-cert): `url` is https and
+   * `ready()` trusts `caCert` (PEM path), presenting `cert`/`key` if given.
+   */
+  https?: { caCert: string; cert?: string; key?: string };
 }
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -156,7 +161,7 @@ export function spawnNode(
       },
     }),
   ).catch(() => {});
-  const url = `http://${httpAddr}`;
+  const url = `${options.https === undefined ? "http" : "https"}://${httpAddr}`;
   let exited = false;
   const status = child.status.then(async (s) => {
     exited = true;
@@ -170,12 +175,18 @@ export function spawnNode(
     httpAddr,
     raftAddr,
     dataDir,
-    ready: (timeoutMs = 20_000) =>
-      waitFor(async () => {
-        const res = await fetch(`${url}/readyz`);
-        await res.body?.cancel();
-        return res.status === 200;
-      }, timeoutMs),
+    ready: async (timeoutMs = 20_000) => {
+      const client = options.https === undefined ? undefined : httpsClient(options.https);
+      try {
+        await waitFor(async () => {
+          const res = await fetch(`${url}/readyz`, client === undefined ? {} : { client });
+          await res.body?.cancel();
+          return res.status === 200;
+        }, timeoutMs);
+      } finally {
+        client?.close();
+      }
+    },
     kill: (signal = "SIGKILL") => {
       // A later SIGKILL still reaches a process that ignored an earlier SIGTERM.
       if (!exited) {
@@ -189,6 +200,15 @@ export function spawnNode(
     },
     stderr: () => errText,
   };
+}
+
+/** A fetch client trusting `caCert` and presenting `cert`/`key` when given (paths). Close it. */
+export function httpsClient(tls: { caCert: string; cert?: string; key?: string }): Deno.HttpClient {
+  const read = (path: string) => Deno.readTextFileSync(path);
+  return Deno.createHttpClient({
+    caCerts: [read(tls.caCert)],
+    ...(tls.cert && tls.key ? { cert: read(tls.cert), key: read(tls.key) } : {}),
+  });
 }
 
 /** Starts a new process on `prev`'s data directory and addresses (so the node id is the same). */
