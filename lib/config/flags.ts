@@ -329,6 +329,36 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     supported: S,
     help: "Largest accepted HTTP request body (raftlite)",
   },
+  "max-concurrent-requests": {
+    kind: "int",
+    default: "1024",
+    supported: S,
+    help: "HTTP requests handled at once; beyond, 503 with Retry-After (raftlite)",
+  },
+  "http-read-timeout": {
+    kind: "duration",
+    default: "60s",
+    supported: S,
+    help: "Time a client has to send a request body; beyond, 408 (raftlite)",
+  },
+  "raft-max-frame-bytes": {
+    kind: "int",
+    default: "0",
+    supported: S,
+    help: "Largest frame on the Raft port; 0: 80 MiB or -max-body-bytes + 1 MiB (raftlite)",
+  },
+  "raft-idle-timeout": {
+    kind: "duration",
+    default: "30s",
+    supported: S,
+    help: "Raft-port connections that complete no frame for this long are closed (raftlite)",
+  },
+  "raft-max-conns": {
+    kind: "int",
+    default: "512",
+    supported: S,
+    help: "Connections open at once on the Raft port; beyond, closed at once (raftlite)",
+  },
 };
 
 /** A configuration error: printed as `fatal: <message>`, exit 1. */

@@ -10,7 +10,7 @@ import { ClusterConnectionError, ClusterTimeoutError, RemoteError } from "../clu
 import { formatGoDuration } from "../sql/duration.ts";
 import type { QueryParams } from "../sql/params.ts";
 import { NotLeaderStoreError, type Store } from "../store/store.ts";
-import { readText } from "./body.ts";
+import { BodyReadError, readText } from "./body.ts";
 import type { HttpContext } from "./context.ts";
 import { goJson } from "./go_json.ts";
 import { emptyStatus, jsonText, plainText, textError } from "./response.ts";
@@ -181,7 +181,8 @@ export async function handleRemove(
     const value = (body as Record<string, unknown>).id;
     if (keys.length !== 1 || typeof value !== "string") return emptyStatus(400);
     id = value;
-  } catch {
+  } catch (err) {
+    if (err instanceof BodyReadError) throw err; // 413/408/503, answered by the server
     return emptyStatus(400);
   }
   const served = { "X-RQLITE-SERVED-BY": ctx.httpAdvAddr };

@@ -14,7 +14,9 @@ import { analyze, processStatements } from "../sql/rewrite.ts";
 import { parseJsonRequest, parseTextRequest } from "../sql/request.ts";
 import type { Statement } from "../sql/types.ts";
 import { type ClusterClient, RemoteError } from "../cluster/mod.ts";
+import { PayloadTooLargeError } from "../cluster/protocol.ts";
 import {
+  CommandTooLargeError,
   NotLeaderStoreError,
   type Store,
   StoreBusyError,
@@ -148,6 +150,11 @@ async function toLeader(
       servedBy: addr,
     });
   } catch (remoteErr) {
+    if (remoteErr instanceof PayloadTooLargeError) return textError(413, remoteErr.message);
+    if (remoteErr instanceof RemoteError && remoteErr.code === "too_large") {
+      return textError(413, remoteErr.message);
+    }
+    if (remoteErr instanceof RemoteError && remoteErr.code === "busy") return busy(remoteErr);
     if (
       remoteErr instanceof RemoteError && remoteErr.code !== "not_leader" &&
       remoteErr.code !== "leader_not_found"
@@ -184,6 +191,7 @@ export async function runCommand(
       return toLeader(req, ctx, qp, err, cmd, runner, startMs);
     }
     if (err instanceof StoreBusyError) return busy(err);
+    if (err instanceof CommandTooLargeError) return textError(413, err.message);
     const message = err instanceof Error ? err.message : String(err);
     return resultsResponse(ctx, qp, [], { error: message, startMs });
   }
@@ -197,7 +205,7 @@ const BUSY_RETRY_AFTER_S = 1;
  * with Retry-After, so clients back off instead of the node buffering
  * without bound. Nothing of the request was proposed.
  */
-function busy(err: StoreBusyError): Response {
+function busy(err: Error): Response {
   const res = textError(
     503,
     `node busy: ${err.message}; nothing was written, retry in ${BUSY_RETRY_AFTER_S} s`,

@@ -9,6 +9,8 @@
  */
 
 import { parseQueryParams } from "../sql/params.ts";
+import { bodyErrorResponse, BodyReadError } from "./body.ts";
+import { RETRY_AFTER_S } from "./limits.ts";
 import { handleBackup } from "./backup.ts";
 import type { HttpContext } from "./context.ts";
 import { handleExecute, handleQuery, handleRequest, handleSql } from "./data.ts";
@@ -47,19 +49,43 @@ const PREFIX: [string, Handler][] = [
   ["/readyz", handleReadyz],
 ];
 
-/** The request handler for `Deno.serve`. */
-export function createHandler(ctx: HttpContext): (req: Request) => Promise<Response> {
+/** The request handler for `Deno.serve` (`info` from Deno.serve: the slot is held until delivery). */
+export function createHandler(
+  ctx: HttpContext,
+): (req: Request, info?: { completed: Promise<void> }) => Promise<Response> {
   const common = { version: ctx.version, allowOrigin: ctx.allowOrigin, authEnabled: false };
-  return async (req) => {
+  const limiter = ctx.limiter;
+  return async (req, info) => {
+    const ticket = limiter?.admit(req);
+    if (limiter !== undefined && ticket === undefined) {
+      return withCommonHeaders(overloaded(limiter.maxConcurrent), common);
+    }
     let res: Response;
     try {
       res = await route(req, ctx);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      res = textError(500, message);
+      if (err instanceof BodyReadError) res = bodyErrorResponse(err);
+      else res = textError(500, err instanceof Error ? err.message : String(err));
+    } finally {
+      if (ticket !== undefined) {
+        const release = () => limiter!.release(ticket);
+        if (info === undefined) release();
+        else info.completed.then(release, release);
+      }
     }
     return withCommonHeaders(res, common);
   };
+}
+
+/** 503 at once when the node works on too many requests (never an unbounded queue). */
+function overloaded(limit: number): Response {
+  const res = textError(
+    503,
+    `too many concurrent requests: the limit is ${limit} (-max-concurrent-requests); ` +
+      `retry in ${RETRY_AFTER_S} s`,
+  );
+  res.headers.set("Retry-After", String(RETRY_AFTER_S));
+  return res;
 }
 
 async function route(req: Request, ctx: HttpContext): Promise<Response> {

@@ -41,6 +41,8 @@ export interface ClusterDeps {
   readonly connectTimeoutMs: number;
   /** Largest internode frame: must carry the largest request body plus headers. */
   readonly maxFrameBytes: number;
+  /** Inbound connections that complete no frame for this long are closed (-raft-idle-timeout). */
+  readonly idleTimeoutMs: number;
   /** Where the transport reads and writes snapshot bytes (files in the snapshot directory). */
   readonly snapshotIo: SnapshotIo;
   /** Largest snapshot accepted from a leader. */
@@ -74,8 +76,12 @@ export class ClusterRuntime {
       maxFrameBytes: deps.maxFrameBytes,
       snapshotIo: deps.snapshotIo,
       maxSnapshotBytes: deps.maxSnapshotBytes,
+      inboundIdleTimeoutMs: deps.idleTimeoutMs,
     });
-    this.server = new ClusterServer(this.#handlers(), { maxFrameBytes: deps.maxFrameBytes });
+    this.server = new ClusterServer(this.#handlers(), {
+      maxFrameBytes: deps.maxFrameBytes,
+      idleTimeoutMs: deps.idleTimeoutMs,
+    });
     this.server.register(deps.mux);
   }
 

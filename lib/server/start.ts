@@ -16,6 +16,7 @@ import { DbClient } from "../db/mod.ts";
 import { createHandler } from "../http/server.ts";
 import { queuedBatchWriter } from "../http/queue.ts";
 import type { HttpContext } from "../http/context.ts";
+import { RequestLimiter } from "../http/limits.ts";
 import { RaftDriver } from "../node/driver.ts";
 import { SystemClock } from "../node/memory.ts";
 import { cryptoRandom } from "../sql/random.ts";
@@ -24,7 +25,7 @@ import { SqliteStateMachine } from "../store/fsm.ts";
 import { Membership } from "../store/membership.ts";
 import { Store } from "../store/store.ts";
 import { WriteQueue } from "../store/write_queue.ts";
-import { Mux } from "../transport/mux.ts";
+import { DEFAULT_HEADER_TIMEOUT_MS, Mux } from "../transport/mux.ts";
 import { fileSnapshotIo } from "../transport/file_snapshot_io.ts";
 import { ClusterRuntime } from "./cluster.ts";
 import { VERSION } from "../version.ts";
@@ -65,6 +66,19 @@ function hostPort(addr: string): { hostname: string; port: number } {
 /** Largest snapshot a follower accepts from a leader (they stream to disk, so disk is the real bound). */
 const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024 * 1024;
 
+/** Room in a Raft frame beside one log entry (message header, ids, the frame type byte). */
+const ENTRY_FRAME_OVERHEAD_BYTES = 64 * 1024;
+
+/**
+ * Request-body bytes buffered at once over all HTTP requests: two bodies
+ * of the largest size, and at least 256 MiB, so many ordinary requests go
+ * side by side while `-max-concurrent-requests` huge uploads cannot
+ * exhaust memory.
+ */
+function bodyBytesInFlight(config: Config): number {
+  return Math.max(2 * config.maxBodyBytes, 256 << 20);
+}
+
 /** Body bytes the write queue holds at most (at least one -max-body-bytes request). */
 const QUEUE_MAX_BYTES = 256 << 20;
 
@@ -98,15 +112,19 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
   const startedMs = Date.now();
 
   // The internode port: Raft (service 1) and the cluster service (service 2).
-  const mux = Mux.listen({ ...hostPort(configIn.raftAddr) });
+  const mux = Mux.listen({
+    ...hostPort(configIn.raftAddr),
+    maxConnections: configIn.raftMaxConns,
+    headerTimeoutMs: Math.min(DEFAULT_HEADER_TIMEOUT_MS, configIn.raftIdleTimeoutMs),
+  });
   const raftAddr = mux.address;
 
-  let handle: (req: Request) => Promise<Response> = () =>
+  let handle: (req: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> = () =>
     Promise.resolve(new Response(null, { status: 503 }));
   const server = Deno.serve({
     ...hostPort(configIn.httpAddr),
     onListen: () => {},
-    handler: (req) => handle(req),
+    handler: (req, info) => handle(req, info),
   });
   const httpAddr = addrText(server.addr);
   // With port 0 (tests) the advertised addresses and the default id come from the bound ports.
@@ -120,7 +138,8 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     version: `v${VERSION}`,
     mux,
     connectTimeoutMs: config.connectTimeoutMs,
-    maxFrameBytes: Math.max(80 << 20, config.maxBodyBytes + (1 << 20)),
+    maxFrameBytes: config.raftMaxFrameBytes,
+    idleTimeoutMs: config.raftIdleTimeoutMs,
     // Storage opens later (in `ready`); snapshots only move once it has.
     snapshotIo: {
       open: (data) => fileSnapshotIo(openedStorage().snapshots).open(data),
@@ -158,6 +177,11 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     allowOrigin: config.httpAllowOrigin,
     maxBodyBytes: config.maxBodyBytes,
     maxStatements: config.maxStatements,
+    limiter: new RequestLimiter({
+      maxConcurrent: config.maxConcurrentRequests,
+      maxBodyBytesInFlight: bodyBytesInFlight(config),
+      bodyTimeoutMs: config.httpReadTimeoutMs,
+    }),
     store: () => store,
     writeQueue,
     cluster: {
@@ -275,6 +299,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       fsm,
       applyTimeoutMs: config.applyTimeoutMs,
       voter: !config.nonVoter,
+      maxEntryBytes: config.raftMaxFrameBytes - ENTRY_FRAME_OVERHEAD_BYTES,
     });
     if (trustNewest) verifyInBackground(storage, driver, storageLog);
     const conf = driver.status().conf;
