@@ -14,7 +14,7 @@ import { textError } from "./response.ts";
 /** A body that could not be read within the node's limits; `status` is the answer. */
 export class BodyReadError extends Error {
   override readonly name: string = "BodyReadError";
-  constructor(readonly status: 408 | 413 | 503, message: string) {
+  constructor(readonly status: 400 | 408 | 413 | 503, message: string) {
     super(message);
   }
 }
@@ -53,6 +53,17 @@ export class BodyBudgetError extends BodyReadError {
   }
 }
 
+/** The client ended or broke the connection before the whole body arrived (rqlite: 400). */
+export class BodyIncompleteError extends BodyReadError {
+  override readonly name = "BodyIncompleteError";
+  constructor(cause: unknown) {
+    super(
+      400,
+      `could not read the request body: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+  }
+}
+
 /** The response for a {@link BodyReadError} (503s carry Retry-After). */
 export function bodyErrorResponse(err: BodyReadError): Response {
   const res = textError(err.status, err.message);
@@ -79,6 +90,9 @@ export async function readBody(req: Request, limitBytes: number): Promise<Uint8A
       return new Uint8Array(deadline === undefined ? await whole : await deadline.race(whole));
     }
     return await readChunks(req.body, limitBytes, ticket, deadline);
+  } catch (err) {
+    if (err instanceof BodyReadError) throw err;
+    throw new BodyIncompleteError(err);
   } finally {
     deadline?.clear();
   }

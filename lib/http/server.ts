@@ -90,7 +90,13 @@ function overloaded(limit: number): Response {
 
 async function route(req: Request, ctx: HttpContext): Promise<Response> {
   if (req.method === "OPTIONS") return new Response(null, { status: 200 });
-  const url = new URL(req.url);
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    // Deno builds the URL from the Host header, which the client chose (Go: 400 too).
+    return textError(400, "malformed Host header or request URL");
+  }
   const parsed = parseQueryParams(url.search);
   if (!parsed.ok) return textError(400, parsed.error);
   const path = url.pathname;

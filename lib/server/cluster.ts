@@ -85,6 +85,11 @@ export class ClusterRuntime {
     this.server.register(deps.mux);
   }
 
+  /** The Raft port's listener (connection counts and refusals for /status). */
+  get mux(): Mux {
+    return this.deps.mux;
+  }
+
   /** The Raft address of `id`: from the configuration, else learned. */
   addressOf(id: NodeId): string | undefined {
     if (id === this.deps.nodeId) return this.deps.raftAdvAddr;

@@ -84,6 +84,7 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
       api_addr: `http://${config.httpAdvAddr}`,
       https: "false",
       transport: src.cluster?.transport.stats(),
+      mux: src.cluster?.mux.stats(),
     },
     store: storeSection(src),
   });
