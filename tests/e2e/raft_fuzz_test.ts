@@ -52,8 +52,6 @@ const IDLE_MS = 1_000;
 /** A connection must be closed (or answered) within this after we stop sending. */
 const CLOSE_BOUND_MS = 5_000;
 
-const enc = new TextEncoder();
-
 /** Frame header (u32 big-endian length) + payload. */
 function frame(payload: Uint8Array): Bytes {
   const out = new Uint8Array(4 + payload.byteLength);
