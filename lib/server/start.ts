@@ -200,6 +200,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
         httpBindAddr: httpAddr,
         cluster,
         writeQueue,
+        limiter: ctx.limiter,
       }),
     maintenance: new Maintenance({
       nodeId: config.nodeId,

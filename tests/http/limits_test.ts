@@ -178,6 +178,28 @@ Deno.test("limits: -max-concurrent-requests answers 503 with Retry-After at once
   });
 });
 
+Deno.test("limits: over real sockets a slot is given back once the response is delivered", async () => {
+  await withNode(["-max-concurrent-requests", "2"], async (n) => {
+    for (let i = 0; i < 30; i++) {
+      const res = await n.fetchSocket(`/db/query?q=SELECT%20${i}`);
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+    }
+    // Slots are released after delivery (Deno's `completed`), a moment after the client has it.
+    let limits = { inFlight: -1, rejectedConcurrency: -1 };
+    for (let i = 0; i < 50 && limits.inFlight !== 1; i++) {
+      const res = await n.fetchSocket("/status");
+      limits = JSON.parse(await res.text()).http.limits;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(
+      { inFlight: limits.inFlight, rejected: limits.rejectedConcurrency },
+      { inFlight: 1, rejected: 0 },
+      "only the /status request itself holds a slot",
+    );
+  });
+});
+
 Deno.test("limits: the probe reserve is bounded too", () => {
   const limiter = new RequestLimiter({
     maxConcurrent: 1,
