@@ -23,7 +23,7 @@ import { cryptoRandom } from "../sql/random.ts";
 import { openStorage, type Storage } from "../storage/mod.ts";
 import { SqliteStateMachine } from "../store/fsm.ts";
 import { Membership } from "../store/membership.ts";
-import { Store } from "../store/store.ts";
+import { ENCODED_BYTES_PER_SOURCE_CHAR, Store } from "../store/store.ts";
 import { WriteQueue } from "../store/write_queue.ts";
 import { DEFAULT_HEADER_TIMEOUT_MS, Mux } from "../transport/mux.ts";
 import { fileSnapshotIo } from "../transport/file_snapshot_io.ts";
@@ -68,6 +68,11 @@ const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024 * 1024;
 
 /** Room in a Raft frame beside one log entry (message header, ids, the frame type byte). */
 const ENTRY_FRAME_OVERHEAD_BYTES = 64 * 1024;
+
+/** The largest encoded command proposed: one must fit in a Raft frame. */
+function maxEntryBytes(config: Config): number {
+  return config.raftMaxFrameBytes - ENTRY_FRAME_OVERHEAD_BYTES;
+}
 
 /**
  * Request-body bytes buffered at once over all HTTP requests: two bodies
@@ -161,7 +166,11 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
     transaction: config.writeQueueTx,
     startSequence: BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) *
       1000n,
-    maxBatchBytes: config.maxBodyBytes,
+    // Batches of at most this much JSON always encode into one log entry.
+    maxBatchBytes: Math.min(
+      config.maxBodyBytes,
+      Math.floor((maxEntryBytes(config) - 1024) / ENCODED_BYTES_PER_SOURCE_CHAR),
+    ),
     maxQueuedBytes: Math.max(config.maxBodyBytes, QUEUE_MAX_BYTES),
     write: (cmd) => queuedBatchWriter(ctx, config.applyTimeoutMs)(cmd),
     log: (line) => log(`[http] ${line}`),
@@ -300,7 +309,7 @@ export function startNode(configIn: Config, log = console.error): RunningNode {
       fsm,
       applyTimeoutMs: config.applyTimeoutMs,
       voter: !config.nonVoter,
-      maxEntryBytes: config.raftMaxFrameBytes - ENTRY_FRAME_OVERHEAD_BYTES,
+      maxEntryBytes: maxEntryBytes(config),
     });
     if (trustNewest) verifyInBackground(storage, driver, storageLog);
     const conf = driver.status().conf;

@@ -63,6 +63,13 @@ export class CommandTooLargeError extends CommandEncodeError {
   }
 }
 
+/**
+ * A command's encoding is at most this many bytes per character of the
+ * JSON it came from (the worst case, a parameter `1,`, is 5 bytes for 2;
+ * text is at most 3 UTF-8 bytes per character).
+ */
+export const ENCODED_BYTES_PER_SOURCE_CHAR = 3;
+
 /** Outcome of a command with the Raft index it went through (0 for local reads). */
 export interface StoreOutcome {
   readonly outcome: CommandOutcome;
@@ -112,6 +119,18 @@ export class Store {
 
   isLeader(): boolean {
     return this.driver.isLeader();
+  }
+
+  /**
+   * Throws {@link CommandTooLargeError} when `cmd` could not be one log
+   * entry. Given the length of the JSON it came from, a command that is
+   * certainly small enough is passed without encoding it.
+   */
+  checkEntrySize(cmd: Command, sourceChars?: number): void {
+    const max = this.options.maxEntryBytes ?? Infinity;
+    if (sourceChars !== undefined && sourceChars * ENCODED_BYTES_PER_SOURCE_CHAR <= max) return;
+    const bytes = encodeCommand(cmd).byteLength;
+    if (bytes > max) throw new CommandTooLargeError(bytes, max);
   }
 
   /** Writes through the log (rqlite `Execute`). */

@@ -269,7 +269,7 @@ Deno.test("limits: a request larger than a log entry may be is refused with 413,
       const params = new Array(500_000).fill("1").join(",");
       const body = `[["INSERT INTO t VALUES(?)",${params}]]`;
       assert.ok(body.length < 1 << 20);
-      for (const path of ["/db/execute", "/db/request"]) {
+      for (const path of ["/db/execute", "/db/request", "/db/execute?queue"]) {
         const r = await post(n, path, body);
         assert.equal(r.status, 413, `${path}: ${r.text}`);
         assert.match(
@@ -277,8 +277,13 @@ Deno.test("limits: a request larger than a log entry may be is refused with 413,
           /^command encode: the request is \d+ bytes once encoded, more than the \d+-byte limit of one log entry; .*-raft-max-frame-bytes\n$/,
         );
       }
+      // A queued write that fits is still written.
+      assert.equal(
+        (await post(n, "/db/execute?queue&wait", [["INSERT INTO t VALUES(1)"]])).status,
+        200,
+      );
       const rows = parse(await post(n, "/db/query", ["SELECT count(*) FROM t"]));
-      assert.deepEqual(rows.results[0].values, [[0]]);
+      assert.deepEqual(rows.results[0].values, [[1]]);
     },
   );
 });
