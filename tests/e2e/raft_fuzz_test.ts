@@ -416,7 +416,15 @@ Deno.test({
         prefix: "raft-fuzz",
         proxied: false,
         // Short enough for silent fuzz connections to go quickly; peers' own links survive it.
-        flags: ["-raft-idle-timeout", `${IDLE_MS}ms`],
+        // Small bodies and frames: an oversized command through a follower is cheap to build.
+        flags: [
+          "-raft-idle-timeout",
+          `${IDLE_MS}ms`,
+          "-max-body-bytes",
+          String(1 << 20),
+          "-raft-max-frame-bytes",
+          String(2 << 20),
+        ],
       }, async (c) => {
         const rng = new Prng(SEED + 1);
         const leader = await c.leader();
@@ -428,6 +436,22 @@ Deno.test({
           await fuzzPort(rng, n.raftAddr, { id: n.name, termAtStart: term }, 60, counts);
         }
         assert.equal((await c.leader()).name, leader.name, "no leadership change from garbage");
+        // A command too large for one log entry, sent to a follower: refused, not forwarded to stall.
+        const follower = c.followersOf(leader)[0]!;
+        const huge = `[["INSERT INTO scratch(a) VALUES(?)",${
+          new Array(500_000).fill("1").join(",")
+        }]]`;
+        for (const path of ["/db/execute", "/db/request"]) {
+          const res = await fetch(`${follower.url}${path}`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: huge,
+            signal: AbortSignal.timeout(15_000),
+          });
+          const text = await res.text();
+          assert.equal(res.status, 413, `${path} via a follower: ${text.slice(0, 300)}`);
+          assert.match(text, /-raft-max-frame-bytes/);
+        }
         for (const n of c.nodes) {
           await mustExecute(n.url, [["INSERT INTO scratch(a, b) VALUES(?, ?)", 1, n.name]]);
           await keepsServing(n.url, n.name, "strong");
