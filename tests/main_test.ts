@@ -164,6 +164,31 @@ Deno.test("flags: -raft-log-level (rqlite's) and -log-level (raftlite's) in any 
   assert.equal(FLAGS["log-level"]?.supported, true);
 });
 
+Deno.test("runCli: the limit flags (raftlite) are listed and invalid values are fatal", () => {
+  const limitFlags = [
+    "max-body-bytes",
+    "max-statements",
+    "max-concurrent-requests",
+    "http-read-timeout",
+    "raft-max-frame-bytes",
+    "raft-max-conns",
+    "raft-idle-timeout",
+  ];
+  for (const name of limitFlags) assert.equal(FLAGS[name]?.supported, true, `-${name}`);
+  const cases: [string[], RegExp][] = [
+    [["-max-concurrent-requests", "0", "d"], /^fatal: -max-concurrent-requests must be/],
+    [["-http-read-timeout", "0s", "d"], /^fatal: -http-read-timeout must be a duration > 0/],
+    [["-raft-max-frame-bytes", "10", "d"], /^fatal: -raft-max-frame-bytes must be 0/],
+    [["-raft-max-conns", "1", "d"], /^fatal: -raft-max-conns must be at least 8$/],
+    [["-raft-idle-timeout", "1ms", "d"], /^fatal: -raft-idle-timeout must be at least 1s$/],
+  ];
+  for (const [args, expected] of cases) {
+    const out = runCli(args);
+    assert.equal(out?.code, 1, args.join(" "));
+    assert.match(out?.stderr[0] ?? "", expected, args.join(" "));
+  }
+});
+
 Deno.test("main.ts as a process: -version and a fatal error", async () => {
   const main = new URL("../main.ts", import.meta.url).pathname;
   const version = await runBounded(Deno.execPath(), ["run", "-A", main, "-version"], {

@@ -99,6 +99,7 @@ const CODE_BY_NAME: Record<string, RemoteErrorCode> = {
   StaleReadError: "stale_read",
   StoreTimeoutError: "timeout",
   StoreBusyError: "busy",
+  CommandTooLargeError: "too_large",
   ClusterTimeoutError: "timeout",
   ClusterBusyError: "busy",
   ClusterConnectionError: "unavailable",

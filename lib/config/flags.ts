@@ -345,6 +345,12 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     help:
       "Log level of all but the raft, cluster, transport, storage components: ERROR, WARN, INFO, DEBUG (raftlite)",
   },
+  "max-body-bytes": {
+    kind: "int",
+    default: "67108864",
+    supported: S,
+    help: "Largest accepted HTTP request body (raftlite)",
+  },
   "max-concurrent-requests": {
     kind: "int",
     default: "1024",
@@ -353,22 +359,27 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   "http-read-timeout": {
     kind: "duration",
-    default: "30s",
+    default: "60s",
     supported: S,
-    help: "Longest time a request body may take to arrive; then 408 (raftlite)",
+    help: "Time a client has to send a request body; beyond, 408 (raftlite)",
   },
   "raft-max-frame-bytes": {
     kind: "int",
     default: "0",
     supported: S,
-    help:
-      "Largest frame on the Raft port; 0 = 80 MiB or -max-body-bytes + 1 MiB if larger (raftlite)",
+    help: "Largest frame on the Raft port; 0: 80 MiB or -max-body-bytes + 1 MiB (raftlite)",
   },
-  "max-body-bytes": {
-    kind: "int",
-    default: "67108864",
+  "raft-idle-timeout": {
+    kind: "duration",
+    default: "30s",
     supported: S,
-    help: "Largest accepted HTTP request body (raftlite)",
+    help: "Raft-port connections that complete no frame for this long are closed (raftlite)",
+  },
+  "raft-max-conns": {
+    kind: "int",
+    default: "512",
+    supported: S,
+    help: "Connections open at once on the Raft port; beyond, closed at once (raftlite)",
   },
 };
 

@@ -11,7 +11,7 @@ import { ClusterConnectionError, ClusterTimeoutError, RemoteError } from "../clu
 import { formatGoDuration } from "../sql/duration.ts";
 import type { QueryParams } from "../sql/params.ts";
 import { NotLeaderStoreError, type Store } from "../store/store.ts";
-import { readText } from "./body.ts";
+import { BodyReadError, readText } from "./body.ts";
 import type { HttpContext } from "./context.ts";
 import { goJson } from "./go_json.ts";
 import { emptyStatus, jsonText, plainText, textError } from "./response.ts";
@@ -133,7 +133,7 @@ export async function handleLeader(
   if (store === undefined) return textError(503, "leader not found");
   let target: string | undefined;
   const type = req.headers.get("content-type") ?? "";
-  const text = await readText(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs);
+  const text = await readText(req, ctx.maxBodyBytes);
   if (type === "application/json" && text.length > 0) {
     try {
       const body = JSON.parse(text) as { id?: unknown } | null;
@@ -177,13 +177,14 @@ export async function handleRemove(
   if (store === undefined) return textError(503, "leader not found");
   let id: string;
   try {
-    const body: unknown = JSON.parse(await readText(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs));
+    const body: unknown = JSON.parse(await readText(req, ctx.maxBodyBytes));
     if (body === null || typeof body !== "object" || Array.isArray(body)) return emptyStatus(400);
     const keys = Object.keys(body);
     const value = (body as Record<string, unknown>).id;
     if (keys.length !== 1 || typeof value !== "string") return emptyStatus(400);
     id = value;
-  } catch {
+  } catch (err) {
+    if (err instanceof BodyReadError) throw err; // 413/408/503, answered by the server
     return emptyStatus(400);
   }
   const served = { "X-RQLITE-SERVED-BY": ctx.httpAdvAddr };

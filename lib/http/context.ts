@@ -9,6 +9,7 @@
 import type { ClusterClient } from "../cluster/client.ts";
 import type { NodeMaintenance } from "./maintenance.ts";
 import type { RandomSource } from "../sql/random.ts";
+import type { RequestLimiter } from "./limits.ts";
 import type { Membership } from "../store/membership.ts";
 import type { Store } from "../store/store.ts";
 import type { WriteQueue } from "../store/write_queue.ts";
@@ -51,12 +52,10 @@ export interface HttpContext {
   readonly allowOrigin: string;
   /** Largest accepted request body. */
   readonly maxBodyBytes: number;
-  /** Longest time a request body may take to arrive (`-http-read-timeout`); undefined = no limit. */
-  readonly bodyTimeoutMs?: number;
-  /** Requests handled at once (`-max-concurrent-requests`); undefined = no limit. */
-  readonly maxConcurrentRequests?: number;
   /** Most statements in one request. */
   readonly maxStatements: number;
+  /** Concurrency, body-byte and body-time bounds; undefined in handler tests without them. */
+  readonly limiter?: RequestLimiter;
   /** The store once open; undefined while starting (status still answers). */
   store(): Store | undefined;
   /** Other nodes; undefined in handler tests without a cluster. */

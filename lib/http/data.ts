@@ -15,7 +15,9 @@ import { parseJsonRequest, parseTextRequest } from "../sql/request.ts";
 import type { Statement } from "../sql/types.ts";
 import { basicCredentials, type Credentials } from "../auth/mod.ts";
 import { type ClusterClient, RemoteError } from "../cluster/mod.ts";
+import { PayloadTooLargeError } from "../cluster/protocol.ts";
 import {
+  CommandTooLargeError,
   NotLeaderStoreError,
   type Store,
   StoreBusyError,
@@ -49,7 +51,7 @@ async function statementsOf(
   }
   let text: string;
   try {
-    text = await readText(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs);
+    text = await readText(req, ctx.maxBodyBytes);
   } catch (err) {
     if (err instanceof BodyTooLargeError) return textError(413, err.message);
     throw err;
@@ -160,6 +162,11 @@ async function toLeader(
     if (remoteErr instanceof RemoteError && remoteErr.code === "unauthorized") {
       return emptyStatus(401);
     }
+    if (remoteErr instanceof PayloadTooLargeError) return textError(413, remoteErr.message);
+    if (remoteErr instanceof RemoteError && remoteErr.code === "too_large") {
+      return textError(413, remoteErr.message);
+    }
+    if (remoteErr instanceof RemoteError && remoteErr.code === "busy") return busy(remoteErr);
     if (
       remoteErr instanceof RemoteError && remoteErr.code !== "not_leader" &&
       remoteErr.code !== "leader_not_found"
@@ -196,6 +203,7 @@ export async function runCommand(
       return toLeader(req, ctx, qp, err, cmd, runner, startMs);
     }
     if (err instanceof StoreBusyError) return busy(err);
+    if (err instanceof CommandTooLargeError) return textError(413, err.message);
     const message = err instanceof Error ? err.message : String(err);
     return resultsResponse(ctx, qp, [], { error: message, startMs });
   }
@@ -209,7 +217,7 @@ const BUSY_RETRY_AFTER_S = 1;
  * with Retry-After, so clients back off instead of the node buffering
  * without bound. Nothing of the request was proposed.
  */
-function busy(err: StoreBusyError): Response {
+function busy(err: Error): Response {
   const res = textError(
     503,
     `node busy: ${err.message}; nothing was written, retry in ${BUSY_RETRY_AFTER_S} s`,

@@ -28,7 +28,8 @@ export interface ServeHttpOptions {
   readonly port: number;
   /** Absent: plain HTTP. */
   readonly tls?: HttpTlsConfig;
-  readonly handler: (req: Request) => Promise<Response>;
+  /** `info.completed` (Deno.serve only) settles once the response was delivered. */
+  readonly handler: (req: Request, info?: { completed: Promise<void> }) => Promise<Response>;
   readonly log: (line: string) => void;
   /** The listener failed after start-up (node:https only; see node_https.ts). */
   readonly onListenError?: (err: Error) => void;
@@ -67,7 +68,7 @@ export function serveHttp(options: ServeHttpOptions): HttpListener {
     port,
     ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
     onListen: () => {},
-    handler: (req) => handler(req),
+    handler: (req, info) => handler(req, info),
   });
   return {
     addr: server.addr,

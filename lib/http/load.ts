@@ -51,7 +51,7 @@ export async function handleLoad(
   }
   let body: Uint8Array;
   try {
-    body = await readBody(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs);
+    body = await readBody(req, ctx.maxBodyBytes);
   } catch (err) {
     if (err instanceof BodyTooLargeError) return textError(413, err.message);
     throw err;

@@ -34,7 +34,7 @@ import type { QueryParams } from "../sql/params.ts";
 import { ERR_NO_STATEMENTS, parseJsonRequest, parseTextRequest } from "../sql/request.ts";
 import { processStatements } from "../sql/rewrite.ts";
 import type { Statement } from "../sql/types.ts";
-import { NotLeaderStoreError } from "../store/store.ts";
+import { CommandTooLargeError, NotLeaderStoreError } from "../store/store.ts";
 import {
   BatchRejectedError,
   type BatchWriter,
@@ -88,6 +88,14 @@ export async function handleQueuedExecute(
   if (!processed.ok) return textError(500, processed.error);
   const pragma = checkDisallowedPragmas(processed.statements);
   if (pragma !== undefined) return response(ctx, qp, startMs, 0n, pragma);
+  // Refused now, not acknowledged and then dropped when its batch cannot be one log entry.
+  try {
+    const cmd = { kind: "execute" as const, statements: processed.statements, transaction: false };
+    store?.checkEntrySize(cmd, body.bytes);
+  } catch (err) {
+    if (err instanceof CommandTooLargeError) return textError(413, err.message);
+    throw err;
+  }
 
   let ticket: Ticket;
   try {
@@ -137,7 +145,7 @@ interface BodyStatements {
 async function bodyStatements(req: Request, ctx: HttpContext): Promise<BodyStatements | Response> {
   let text: string;
   try {
-    text = await readText(req, ctx.maxBodyBytes, ctx.bodyTimeoutMs);
+    text = await readText(req, ctx.maxBodyBytes);
   } catch (err) {
     if (err instanceof BodyTooLargeError) return textError(413, err.message);
     throw err;

@@ -10,8 +10,9 @@
 
 import { type Authenticator, basicCredentials, permissionsFor } from "../auth/mod.ts";
 import { METRICS_CONTENT_TYPE } from "../metrics/mod.ts";
-import { BodyTimeoutError, BodyTooLargeError } from "./body.ts";
 import { parseQueryParams } from "../sql/params.ts";
+import { bodyErrorResponse, BodyReadError } from "./body.ts";
+import { RETRY_AFTER_S } from "./limits.ts";
 import { handleBackup } from "./backup.ts";
 import type { HttpContext } from "./context.ts";
 import { handleExecute, handleQuery, handleRequest, handleSql } from "./data.ts";
@@ -62,31 +63,37 @@ export const ROUTE_PATHS: {
   prefix: PREFIX.map(([path]) => path),
 };
 
-/** The request handler for `Deno.serve`. */
-export function createHandler(ctx: HttpContext): (req: Request) => Promise<Response> {
+/** The request handler for `Deno.serve` (`info` from Deno.serve: the slot is held until delivery). */
+export function createHandler(
+  ctx: HttpContext,
+): (req: Request, info?: { completed: Promise<void> }) => Promise<Response> {
   const common = {
     version: ctx.version,
     allowOrigin: ctx.allowOrigin,
     authEnabled: ctx.auth !== undefined,
   };
   const metrics = ctx.metrics;
-  const limit = ctx.maxConcurrentRequests ?? Infinity;
-  let inFlight = 0;
-  return async (req) => {
+  const limiter = ctx.limiter;
+  return async (req, info) => {
     const startMs = performance.now();
-    if (inFlight >= limit && !(inFlight < limit + PROBE_RESERVE && isProbe(req.url))) {
-      return withCommonHeaders(tooManyRequests(limit), common);
+    const ticket = limiter?.admit(req);
+    if (limiter !== undefined && ticket === undefined) {
+      return withCommonHeaders(overloaded(limiter.maxConcurrent), common);
     }
-    inFlight++;
     metrics?.requestsInFlight(1);
     let res: Response;
     try {
       res = await route(req, ctx);
     } catch (err) {
-      res = errorResponse(err);
+      if (err instanceof BodyReadError) res = bodyErrorResponse(err);
+      else res = textError(500, err instanceof Error ? err.message : String(err));
     } finally {
-      inFlight--;
       metrics?.requestsInFlight(-1);
+      if (ticket !== undefined) {
+        const release = () => limiter!.release(ticket);
+        if (info === undefined) release();
+        else info.completed.then(release, release);
+      }
     }
     if (metrics !== undefined) {
       metrics.observeRequest(pathOf(req.url), res.status, (performance.now() - startMs) / 1000);
@@ -95,9 +102,26 @@ export function createHandler(ctx: HttpContext): (req: Request) => Promise<Respo
   };
 }
 
+/** 503 at once when the node works on too many requests (never an unbounded queue). */
+function overloaded(limit: number): Response {
+  const res = textError(
+    503,
+    `too many concurrent requests: the limit is ${limit} (-max-concurrent-requests); ` +
+      `retry in ${RETRY_AFTER_S} s`,
+  );
+  res.headers.set("Retry-After", String(RETRY_AFTER_S));
+  return res;
+}
+
 async function route(req: Request, ctx: HttpContext): Promise<Response> {
   if (req.method === "OPTIONS") return new Response(null, { status: 200 });
-  const url = new URL(req.url);
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    // Deno builds the URL from the Host header, which the client chose (Go: 400 too).
+    return textError(400, "malformed Host header or request URL");
+  }
   // Before anything else about the request (rqlite: 401 before 405).
   if (ctx.auth !== undefined && !(await authorized(req, url.pathname, ctx.auth))) {
     return emptyStatus(401);
@@ -120,36 +144,6 @@ function authorized(req: Request, path: string, auth: Authenticator): Promise<bo
   const perms = permissionsFor(req.method, path);
   if (perms === undefined) return true;
   return auth.allowed(basicCredentials(req.headers.get("Authorization")), perms);
-}
-
-/** Requests beyond -max-concurrent-requests that health probes may still make. */
-const PROBE_RESERVE = 16;
-const PROBES = new Set(["/status", "/readyz", "/metrics", "/debug/vars", "/leader", "/nodes"]);
-
-/** Whether `url` is a cheap health probe, which keeps a small reserve above the limit. */
-function isProbe(url: string): boolean {
-  return PROBES.has(pathOf(url));
-}
-
-/** 503 with Retry-After: the node handles -max-concurrent-requests requests already. */
-function tooManyRequests(limit: number): Response {
-  const res = textError(
-    503,
-    `too many concurrent requests: the limit is ${limit} (-max-concurrent-requests); retry shortly`,
-  );
-  res.headers.set("Retry-After", "1");
-  return res;
-}
-
-/** A handler's failure: a body that was too large or too slow has its own status, the rest 500. */
-function errorResponse(err: unknown): Response {
-  if (err instanceof BodyTooLargeError) return textError(413, err.message);
-  if (err instanceof BodyTimeoutError) {
-    const res = textError(408, err.message);
-    res.headers.set("Connection", "close");
-    return res;
-  }
-  return textError(500, err instanceof Error ? err.message : String(err));
 }
 
 /** The path of an absolute request URL without building a URL object (hot path). */

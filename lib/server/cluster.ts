@@ -52,6 +52,8 @@ export interface ClusterDeps {
   readonly connect?: ConnectFn;
   /** Largest internode frame: must carry the largest request body plus headers. */
   readonly maxFrameBytes: number;
+  /** Inbound connections that complete no frame for this long are closed (-raft-idle-timeout). */
+  readonly idleTimeoutMs: number;
   /** Where the transport reads and writes snapshot bytes (files in the snapshot directory). */
   readonly snapshotIo: SnapshotIo;
   /** Largest snapshot accepted from a leader. */
@@ -92,9 +94,18 @@ export class ClusterRuntime {
       snapshotIo: deps.snapshotIo,
       maxSnapshotBytes: deps.maxSnapshotBytes,
       ...(deps.connect === undefined ? {} : { connect: deps.connect }),
+      inboundIdleTimeoutMs: deps.idleTimeoutMs,
     });
-    this.server = new ClusterServer(this.#handlers(), { maxFrameBytes: deps.maxFrameBytes });
+    this.server = new ClusterServer(this.#handlers(), {
+      maxFrameBytes: deps.maxFrameBytes,
+      idleTimeoutMs: deps.idleTimeoutMs,
+    });
     this.server.register(deps.mux);
+  }
+
+  /** The Raft port's listener (connection counts and refusals for /status). */
+  get mux(): Mux {
+    return this.deps.mux;
   }
 
   /** The Raft address of `id`: from the configuration, else learned. */

@@ -22,12 +22,16 @@ export interface Config {
   readonly httpAllowOrigin: string;
   readonly maxBodyBytes: number;
   readonly maxStatements: number;
-  /** `-max-concurrent-requests`: HTTP requests handled at once. */
+  /** `-max-concurrent-requests`: HTTP requests in flight at most (probes get a small reserve above). */
   readonly maxConcurrentRequests: number;
-  /** `-http-read-timeout`: longest a request body may take to arrive (0 = no limit). */
+  /** `-http-read-timeout`: time a client has to send a request body. */
   readonly httpReadTimeoutMs: number;
-  /** `-raft-max-frame-bytes`: largest frame read or written on the Raft port. */
+  /** `-raft-max-frame-bytes` resolved: largest frame on the Raft port (Raft and cluster service). */
   readonly raftMaxFrameBytes: number;
+  /** `-raft-max-conns`: connections open at once on the Raft port. */
+  readonly raftMaxConns: number;
+  /** `-raft-idle-timeout`: a Raft-port connection that completes no frame for this long is closed. */
+  readonly raftIdleTimeoutMs: number;
   readonly onDisk: boolean;
   /** `<data-dir>/db.sqlite`. */
   readonly dbPath: string;
@@ -115,25 +119,12 @@ export function configFromFlags(flags: ParsedFlags): Config {
     throw new FlagError(`-log-level "${get("log-level")}": use ERROR, WARN, INFO or DEBUG`);
   }
   const maxBody = int("max-body-bytes");
-  if (!(maxBody >= 1024)) throw new FlagError("-max-body-bytes must be at least 1024");
-  const maxConcurrent = int("max-concurrent-requests");
-  if (!(maxConcurrent >= 1 && Number.isSafeInteger(maxConcurrent))) {
-    throw new FlagError("-max-concurrent-requests must be at least 1");
-  }
-  const readTimeout = ms("http-read-timeout");
-  if (!(readTimeout >= 0)) throw new FlagError("-http-read-timeout must be a duration >= 0");
-  const maxFrameFlag = int("raft-max-frame-bytes");
-  const maxFrame = maxFrameFlag === 0 ? Math.max(80 << 20, maxBody + (1 << 20)) : maxFrameFlag;
-  if (
-    !(maxFrame >= maxBody + (1 << 20) && Number.isSafeInteger(maxFrame) && maxFrame <= 2 ** 32 - 1)
-  ) {
-    throw new FlagError(
-      `-raft-max-frame-bytes must be at least -max-body-bytes + 1 MiB (${maxBody + (1 << 20)}), ` +
-        "so a forwarded request fits, and below 4 GiB",
-    );
+  if (!(maxBody >= 1024 && maxBody <= MAX_BODY_BYTES)) {
+    throw new FlagError(`-max-body-bytes must be between 1024 and ${MAX_BODY_BYTES}`);
   }
   const maxStatements = int("max-statements");
   if (!(maxStatements >= 1)) throw new FlagError("-max-statements must be at least 1");
+  const limits = limitsFromFlags(int, ms, maxBody);
   const join = get("join").split(",").map((a) => a.trim()).filter((a) => a !== "");
   for (const addr of join) {
     if (addr.includes("://")) {
@@ -181,9 +172,7 @@ export function configFromFlags(flags: ParsedFlags): Config {
     httpAllowOrigin: get("http-allow-origin"),
     maxBodyBytes: maxBody,
     maxStatements,
-    maxConcurrentRequests: maxConcurrent,
-    httpReadTimeoutMs: readTimeout,
-    raftMaxFrameBytes: maxFrame,
+    ...limits,
     onDisk: get("on-disk") === "true",
     dbPath: `${dataDir}/db.sqlite`,
     foreignKeys: get("fk") === "true",
@@ -215,6 +204,70 @@ export function configFromFlags(flags: ParsedFlags): Config {
     ...(http.tls === undefined ? {} : { httpTls: http.tls }),
     ...(http.caCert === undefined ? {} : { httpCaCert: http.caCert }),
     ...(nodeTls === undefined ? {} : { nodeTls }),
+  };
+}
+
+const MiB = 1024 * 1024;
+/**
+ * Largest -max-body-bytes: a body is decoded into one string and parsed on
+ * a heap of about 1 GiB (lib/server/v8_flags.ts); far larger cannot work.
+ */
+const MAX_BODY_BYTES = 256 * MiB;
+/** -raft-max-frame-bytes 0: at least this much (room for large log entries and snapshots' chunks). */
+const DEFAULT_RAFT_FRAME_BYTES = 80 * MiB;
+/** Room beyond a request body in a frame: a forwarded request carries its options and credentials. */
+const FRAME_OVERHEAD_BYTES = 1 * MiB;
+/** The frame length prefix is a u32. */
+const MAX_FRAME_BYTES = 0xffff_ffff;
+/** Fewer Raft-port connections could not serve one peer's Raft, snapshot and cluster connections. */
+const MIN_RAFT_CONNS = 8;
+/** A shorter idle timeout would close peers' connections between elections for nothing. */
+const MIN_RAFT_IDLE_MS = 1_000;
+
+/** The limits that protect the node (README "Limits"), validated. */
+function limitsFromFlags(
+  int: (name: string) => number,
+  ms: (name: string) => number,
+  maxBodyBytes: number,
+): Pick<
+  Config,
+  | "maxConcurrentRequests"
+  | "httpReadTimeoutMs"
+  | "raftMaxFrameBytes"
+  | "raftMaxConns"
+  | "raftIdleTimeoutMs"
+> {
+  const maxConcurrentRequests = int("max-concurrent-requests");
+  if (!(Number.isSafeInteger(maxConcurrentRequests) && maxConcurrentRequests >= 1)) {
+    throw new FlagError("-max-concurrent-requests must be at least 1");
+  }
+  const httpReadTimeoutMs = ms("http-read-timeout");
+  if (!(httpReadTimeoutMs > 0)) {
+    throw new FlagError("-http-read-timeout must be a duration > 0, such as 60s");
+  }
+  const minFrame = maxBodyBytes + FRAME_OVERHEAD_BYTES;
+  let raftMaxFrameBytes = int("raft-max-frame-bytes");
+  if (raftMaxFrameBytes === 0) raftMaxFrameBytes = Math.max(DEFAULT_RAFT_FRAME_BYTES, minFrame);
+  if (!(raftMaxFrameBytes >= minFrame && raftMaxFrameBytes <= MAX_FRAME_BYTES)) {
+    throw new FlagError(
+      `-raft-max-frame-bytes must be 0 (automatic) or between -max-body-bytes + 1 MiB ` +
+        `(${minFrame}, so a forwarded request fits) and ${MAX_FRAME_BYTES}`,
+    );
+  }
+  const raftMaxConns = int("raft-max-conns");
+  if (!(Number.isSafeInteger(raftMaxConns) && raftMaxConns >= MIN_RAFT_CONNS)) {
+    throw new FlagError(`-raft-max-conns must be at least ${MIN_RAFT_CONNS}`);
+  }
+  const raftIdleTimeoutMs = ms("raft-idle-timeout");
+  if (!(raftIdleTimeoutMs >= MIN_RAFT_IDLE_MS)) {
+    throw new FlagError(`-raft-idle-timeout must be at least ${MIN_RAFT_IDLE_MS / 1000}s`);
+  }
+  return {
+    maxConcurrentRequests,
+    httpReadTimeoutMs,
+    raftMaxFrameBytes,
+    raftMaxConns,
+    raftIdleTimeoutMs,
   };
 }
 

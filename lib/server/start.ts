@@ -17,15 +17,16 @@ import { createHandler } from "../http/server.ts";
 import { type HttpListener, serveHttp } from "../http/listen.ts";
 import { queuedBatchWriter } from "../http/queue.ts";
 import type { HttpContext } from "../http/context.ts";
+import { RequestLimiter } from "../http/limits.ts";
 import { RaftDriver } from "../node/driver.ts";
 import { SystemClock } from "../node/memory.ts";
 import { cryptoRandom } from "../sql/random.ts";
 import { openStorage, type Storage } from "../storage/mod.ts";
 import { SqliteStateMachine } from "../store/fsm.ts";
 import { Membership } from "../store/membership.ts";
-import { Store } from "../store/store.ts";
+import { ENCODED_BYTES_PER_SOURCE_CHAR, Store } from "../store/store.ts";
 import { WriteQueue } from "../store/write_queue.ts";
-import { Mux } from "../transport/mux.ts";
+import { DEFAULT_HEADER_TIMEOUT_MS, Mux } from "../transport/mux.ts";
 import { tlsConnect, tlsListen } from "../transport/tls.ts";
 import { fileSnapshotIo } from "../transport/file_snapshot_io.ts";
 import { ClusterRuntime } from "./cluster.ts";
@@ -69,6 +70,24 @@ function hostPort(addr: string): { hostname: string; port: number } {
 
 /** Largest snapshot a follower accepts from a leader (they stream to disk, so disk is the real bound). */
 const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024 * 1024;
+
+/** Room in a Raft frame beside one log entry (message header, ids, the frame type byte). */
+const ENTRY_FRAME_OVERHEAD_BYTES = 64 * 1024;
+
+/** The largest encoded command proposed: one must fit in a Raft frame. */
+function maxEntryBytes(config: Config): number {
+  return config.raftMaxFrameBytes - ENTRY_FRAME_OVERHEAD_BYTES;
+}
+
+/**
+ * Request-body bytes buffered at once over all HTTP requests: two bodies
+ * of the largest size, and at least 256 MiB, so many ordinary requests go
+ * side by side while `-max-concurrent-requests` huge uploads cannot
+ * exhaust memory.
+ */
+function bodyBytesInFlight(config: Config): number {
+  return Math.max(2 * config.maxBodyBytes, 256 << 20);
+}
 
 /** Body bytes the write queue holds at most (at least one -max-body-bytes request). */
 const QUEUE_MAX_BYTES = 256 << 20;
@@ -121,10 +140,12 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
   const mux = Mux.listen({
     ...hostPort(configIn.raftAddr),
     ...(nodeTls === undefined ? {} : { listen: tlsListen(nodeTls, tlsHooks) }),
+    maxConnections: configIn.raftMaxConns,
+    headerTimeoutMs: Math.min(DEFAULT_HEADER_TIMEOUT_MS, configIn.raftIdleTimeoutMs),
   });
   const raftAddr = mux.address;
 
-  let handle: (req: Request) => Promise<Response> = () =>
+  let handle: (req: Request, info?: { completed: Promise<void> }) => Promise<Response> = () =>
     Promise.resolve(new Response(null, { status: 503 }));
   const httpLog = logger.for("http");
   let server: HttpListener;
@@ -132,7 +153,7 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     server = serveHttp({
       ...hostPort(configIn.httpAddr),
       ...(configIn.httpTls === undefined ? {} : { tls: configIn.httpTls }),
-      handler: (req) => handle(req),
+      handler: (req, info) => handle(req, info),
       log: (line) => httpLog.warn(line),
       onListenError: (err) => fatal(err),
     });
@@ -156,7 +177,8 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     mux,
     connectTimeoutMs: config.connectTimeoutMs,
     ...(nodeTls === undefined ? {} : { connect: tlsConnect(nodeTls, tlsHooks) }),
-    maxFrameBytes: configIn.raftMaxFrameBytes,
+    maxFrameBytes: config.raftMaxFrameBytes,
+    idleTimeoutMs: config.raftIdleTimeoutMs,
     // Storage opens later (in `ready`); snapshots only move once it has.
     snapshotIo: {
       open: (data) => fileSnapshotIo(openedStorage().snapshots).open(data),
@@ -180,7 +202,11 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     transaction: config.writeQueueTx,
     startSequence: BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) *
       1000n,
-    maxBatchBytes: config.maxBodyBytes,
+    // Batches of at most this much JSON always encode into one log entry.
+    maxBatchBytes: Math.min(
+      config.maxBodyBytes,
+      Math.floor((maxEntryBytes(config) - 1024) / ENCODED_BYTES_PER_SOURCE_CHAR),
+    ),
     maxQueuedBytes: Math.max(config.maxBodyBytes, QUEUE_MAX_BYTES),
     write: (cmd) => queuedBatchWriter(ctx, config.applyTimeoutMs)(cmd),
     log: logger.for("http"),
@@ -208,6 +234,11 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     allowOrigin: config.httpAllowOrigin,
     maxBodyBytes: config.maxBodyBytes,
     maxStatements: config.maxStatements,
+    limiter: new RequestLimiter({
+      maxConcurrent: config.maxConcurrentRequests,
+      maxBodyBytesInFlight: bodyBytesInFlight(config),
+      bodyTimeoutMs: config.httpReadTimeoutMs,
+    }),
     store: () => store,
     writeQueue,
     cluster: {
@@ -226,6 +257,7 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
         httpBindAddr: httpAddr,
         cluster,
         writeQueue,
+        limiter: ctx.limiter,
       }),
     maintenance: new Maintenance({
       nodeId: config.nodeId,
@@ -235,8 +267,6 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
       log: logger.for("boot"),
     }),
     counters: {},
-    maxConcurrentRequests: config.maxConcurrentRequests,
-    ...(config.httpReadTimeoutMs > 0 ? { bodyTimeoutMs: config.httpReadTimeoutMs } : {}),
     metrics,
     varsExtra: () => debugVarsExtra(cluster, membership, startRestores),
     ...(auth === undefined ? {} : { auth }),
@@ -363,6 +393,7 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
       fsm,
       applyTimeoutMs: config.applyTimeoutMs,
       voter: !config.nonVoter,
+      maxEntryBytes: maxEntryBytes(config),
     });
     if (trustNewest) verifyInBackground(storage, driver, storageLog);
     const conf = driver.status().conf;

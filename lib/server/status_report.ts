@@ -9,6 +9,7 @@
 
 import type { DbClient } from "../db/mod.ts";
 import type { HttpCounters } from "../http/context.ts";
+import type { RequestLimiter } from "../http/limits.ts";
 import { formatGoDuration } from "../sql/duration.ts";
 import type { Storage } from "../storage/mod.ts";
 import type { Store } from "../store/store.ts";
@@ -30,6 +31,8 @@ export interface StatusSources {
   readonly cluster?: ClusterRuntime;
   /** Queued writes (`http.queue._default`). */
   readonly writeQueue?: WriteQueue;
+  /** Request admission (`http.limits`): in flight now and refusals so far. */
+  readonly limiter?: RequestLimiter;
 }
 
 const RAFT_STATE: Record<string, string> = {
@@ -66,6 +69,7 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
       allow_origin: config.httpAllowOrigin || undefined,
       counters: { ...src.httpCounters },
       queue: src.writeQueue === undefined ? undefined : { _default: queueSection(src.writeQueue) },
+      limits: src.limiter?.stats(),
     },
     node: {
       start_time: new Date(src.startedMs).toISOString(),
@@ -86,6 +90,7 @@ export function statusReport(src: StatusSources): Promise<Record<string, unknown
       transport: src.cluster?.transport.stats(),
       auth_enabled: config.authFile !== "",
       num_auth_refused: src.cluster?.authRefusals ?? 0,
+      mux: src.cluster?.mux.stats(),
     },
     store: storeSection(src),
   });

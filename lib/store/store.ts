@@ -14,6 +14,7 @@
  */
 
 import { type Command, type CommandOutcome, type DbClient, encodeCommand } from "../db/mod.ts";
+import { CommandEncodeError } from "../db/command.ts";
 import { leadingKeyword } from "../db/sql_text.ts";
 import { DriverStoppedError, OutcomeUnknownError, type RaftDriver } from "../node/driver.ts";
 import { NotLeaderError, ProposalDroppedError } from "../raft/errors.ts";
@@ -46,6 +47,29 @@ export class StoreBusyError extends Error {
   override readonly name = "StoreBusyError";
 }
 
+/**
+ * The command is larger, encoded, than one log entry may be: a Raft message
+ * carrying it would exceed the frame limit and never reach the followers,
+ * so it is refused before it is proposed (nothing written).
+ */
+export class CommandTooLargeError extends CommandEncodeError {
+  override name = "CommandTooLargeError";
+  constructor(readonly bytes: number, readonly maxBytes: number) {
+    super(
+      `the request is ${bytes} bytes once encoded, more than the ${maxBytes}-byte limit ` +
+        `of one log entry; send fewer statements or parameters per request, or raise ` +
+        `-raft-max-frame-bytes`,
+    );
+  }
+}
+
+/**
+ * A command's encoding is at most this many bytes per character of the
+ * JSON it came from (the worst case, a parameter `1,`, is 5 bytes for 2;
+ * text is at most 3 UTF-8 bytes per character).
+ */
+export const ENCODED_BYTES_PER_SOURCE_CHAR = 3;
+
 /** Outcome of a command with the Raft index it went through (0 for local reads). */
 export interface StoreOutcome {
   readonly outcome: CommandOutcome;
@@ -71,6 +95,8 @@ export interface StoreOptions {
   readonly applyTimeoutMs: number;
   /** Whether this node votes (non-voters serve `auto` as `none`). */
   readonly voter: boolean;
+  /** Largest encoded command proposed (default: unlimited); must fit in a Raft frame. */
+  readonly maxEntryBytes?: number;
 }
 
 /** Keywords that may start a read-only statement (the worker then decides exactly). */
@@ -93,6 +119,18 @@ export class Store {
 
   isLeader(): boolean {
     return this.driver.isLeader();
+  }
+
+  /**
+   * Throws {@link CommandTooLargeError} when `cmd` could not be one log
+   * entry. Given the length of the JSON it came from, a command that is
+   * certainly small enough is passed without encoding it.
+   */
+  checkEntrySize(cmd: Command, sourceChars?: number): void {
+    const max = this.options.maxEntryBytes ?? Infinity;
+    if (sourceChars !== undefined && sourceChars * ENCODED_BYTES_PER_SOURCE_CHAR <= max) return;
+    const bytes = encodeCommand(cmd).byteLength;
+    if (bytes > max) throw new CommandTooLargeError(bytes, max);
   }
 
   /** Writes through the log (rqlite `Execute`). */
@@ -178,6 +216,10 @@ export class Store {
 
   #propose(cmd: Command, timeoutMs = this.options.applyTimeoutMs): Promise<StoreOutcome> {
     const data = encodeCommand(cmd);
+    const max = this.options.maxEntryBytes ?? Infinity;
+    if (data.byteLength > max) {
+      return Promise.reject(new CommandTooLargeError(data.byteLength, max));
+    }
     return withTimeout(timeoutMs, "timeout waiting for the write to apply", (resolve, reject) => {
       this.driver.propose(data, (err, result, index) => {
         if (err) return reject(mapDriverError(err));

@@ -102,6 +102,13 @@ export interface TcpTransportOptions {
   readonly snapshotIo?: SnapshotIo;
   /** A snapshot transfer making no progress for this long fails (default 30 s). */
   readonly snapshotIdleTimeoutMs?: number;
+  /**
+   * An inbound connection that completes no frame for this long is closed
+   * (default 30 s): a silent or trickling stranger cannot keep a slot of the
+   * mux. A leader's heartbeats keep its connections busy; an idle peer
+   * simply redials when it has something to send.
+   */
+  readonly inboundIdleTimeoutMs?: number;
   /** Time to open a connection (default 5 s). */
   readonly dialTimeoutMs?: number;
   /** Redial backoff (default 50 ms doubling to 2 s). */
@@ -144,12 +151,21 @@ export interface TcpTransportStats {
   readonly receivedDropped: number;
   /** Inbound connections closed for a bad frame, undecodable bytes or a protocol violation. */
   readonly inboundErrors: number;
+  /** Inbound connections closed because no frame completed within the idle timeout. */
+  readonly inboundIdleClosed: number;
   /** Inbound connections open now. */
   readonly inboundOpen: number;
   readonly snapshotsSent: number;
   readonly snapshotsFailed: number;
   readonly snapshotsReceived: number;
   readonly peers: Readonly<Record<NodeId, PeerStats>>;
+}
+
+/** When an inbound connection last completed a frame, and whether one is being handled. */
+interface IdleWatch {
+  lastMs: number;
+  busy: boolean;
+  timer: ReturnType<typeof setInterval> | undefined;
 }
 
 /** The peer broke the wire protocol (frame types, snapshot sequence, sizes). */
@@ -264,6 +280,7 @@ export class TcpTransport implements Transport {
   readonly #maxIncomingSnapshots: number;
   #incomingSnapshots = 0;
   readonly #snapshotIdleMs: number;
+  readonly #inboundIdleMs: number;
   readonly #snapshotIo: SnapshotIo;
   readonly #dialTimeoutMs: number;
   readonly #backoff: BackoffOptions;
@@ -290,6 +307,7 @@ export class TcpTransport implements Transport {
   #bytesReceived = 0;
   #receivedDropped = 0;
   #inboundErrors = 0;
+  #inboundIdleClosed = 0;
   #snapshotsSent = 0;
   #snapshotsFailed = 0;
   #snapshotsReceived = 0;
@@ -312,6 +330,10 @@ export class TcpTransport implements Transport {
     this.#snapshotIdleMs = positive(
       "snapshotIdleTimeoutMs",
       options.snapshotIdleTimeoutMs ?? 30_000,
+    );
+    this.#inboundIdleMs = positive(
+      "inboundIdleTimeoutMs",
+      options.inboundIdleTimeoutMs ?? 30_000,
     );
     this.#dialTimeoutMs = positive("dialTimeoutMs", options.dialTimeoutMs ?? 5_000);
     this.#backoff = options.backoff ?? { initialMs: 50, maxMs: 2_000 };
@@ -457,6 +479,7 @@ export class TcpTransport implements Transport {
       bytesReceived: this.#bytesReceived,
       receivedDropped: this.#receivedDropped,
       inboundErrors: this.#inboundErrors,
+      inboundIdleClosed: this.#inboundIdleClosed,
       inboundOpen: this.#inbound.size,
       snapshotsSent: this.#snapshotsSent,
       snapshotsFailed: this.#snapshotsFailed,
@@ -730,11 +753,15 @@ export class TcpTransport implements Transport {
       prefix: firstBytes,
     });
     let snap: Assembly | undefined;
+    const idle = this.#idleWatch(conn);
     try {
       for (let f = await frames.read(); f !== null; f = await frames.read()) {
         this.#framesReceived++;
         this.#bytesReceived += FRAME_HEADER_BYTES + f.byteLength;
+        idle.busy = true;
         snap = await this.#onFrame(conn, f, snap);
+        idle.busy = false;
+        idle.lastMs = performance.now();
       }
     } catch (err) {
       if (err instanceof HandlerFailure) {
@@ -747,6 +774,7 @@ export class TcpTransport implements Transport {
         this.#inboundErrors++;
       }
     } finally {
+      clearInterval(idle.timer);
       if (snap !== undefined) {
         this.#release(snap);
         if (!snap.settled) {
@@ -757,6 +785,21 @@ export class TcpTransport implements Transport {
       this.#inbound.delete(conn);
       closeQuietly(conn);
     }
+  }
+
+  /**
+   * Closes `conn` once no frame completed for the idle timeout (checked a
+   * few times per period; time spent handling a frame does not count).
+   */
+  #idleWatch(conn: Deno.Conn): IdleWatch {
+    const idle: IdleWatch = { lastMs: performance.now(), busy: false, timer: undefined };
+    idle.timer = setInterval(() => {
+      if (idle.busy || performance.now() - idle.lastMs < this.#inboundIdleMs) return;
+      clearInterval(idle.timer);
+      this.#inboundIdleClosed++;
+      closeQuietly(conn);
+    }, Math.max(10, this.#inboundIdleMs / 4));
+    return idle;
   }
 
   #release(snap: Assembly): void {
