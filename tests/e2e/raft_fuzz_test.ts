@@ -28,7 +28,7 @@
 import assert from "node:assert/strict";
 import { decodeRequest, encodeRequest } from "../../lib/cluster/protocol.ts";
 import type { Command } from "../../lib/db/mod.ts";
-import type { Message } from "../../lib/raft/types.ts";
+import { type Message, MESSAGE_KINDS } from "../../lib/raft/types.ts";
 import { crc32c } from "../../lib/storage/crc32c.ts";
 import { decodeMessages, encodeMessages } from "../../lib/transport/codec.ts";
 import { putFrameHeader } from "../../lib/transport/frame.ts";
@@ -78,17 +78,8 @@ interface Target {
   readonly termAtStart: number;
 }
 
-const KINDS: Message["kind"][] = [
-  "preVote",
-  "preVoteResp",
-  "vote",
-  "voteResp",
-  "append",
-  "appendResp",
-  "heartbeat",
-  "heartbeatResp",
-  "timeoutNow",
-];
+// Every kind but snapshot, whose data travels beside the message.
+const KINDS: Message["kind"][] = MESSAGE_KINDS.filter((k) => k !== "snapshot");
 
 /** A valid, harmless Raft message: stale term when addressed to the node, else to a stranger. */
 function harmlessMessage(rng: Prng, t: Target): Message {

@@ -16,6 +16,7 @@ import { mustExecute } from "../helpers.ts";
 import { skipUnlessClustering } from "./available.ts";
 import { type Cluster, type ClusterNode, rowsOn, waitConverged, withCluster } from "./harness.ts";
 import { splitHostPort } from "./proxy.ts";
+import { concat } from "../../util/fuzz.ts";
 
 const ignore = skipUnlessClustering(
   "cluster garbage-input test (tests/e2e/cluster/garbage_test.ts)",
@@ -33,16 +34,6 @@ interface Case {
 function random(rng: Prng, n: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = rng.nextInt(256);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
   return out;
 }
 
