@@ -150,3 +150,54 @@ export function mutate(rng: Prng, b: Uint8Array, maxOps = 4): Bytes {
   for (let i = 0; i < ops; i++) out = mutateOnce(rng, out);
   return out;
 }
+
+/**
+ * Connects to `hostname:port`, sends `bytes` (then half-closes when asked)
+ * and reads until the peer closes. Resolves `closed (EOF after N bytes)`,
+ * `closed (<error name>)`, or `open` when the connection is still open
+ * after `boundMs`; the connection is always closed before returning.
+ */
+export async function sendUntilClosed(
+  addr: { hostname: string; port: number },
+  bytes: Uint8Array,
+  halfClose: boolean,
+  boundMs: number,
+): Promise<string> {
+  const conn = await Deno.connect(addr);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const writing = (async () => {
+      try {
+        let off = 0;
+        while (off < bytes.byteLength) off += await conn.write(bytes.subarray(off));
+        if (halfClose) await conn.closeWrite();
+      } catch {
+        // The peer may close before reading everything (reset): that is a close too.
+      }
+    })();
+    const reading = (async () => {
+      const buf = new Uint8Array(4096);
+      let got = 0;
+      try {
+        for (;;) {
+          const n = await conn.read(buf);
+          if (n === null) return `closed (EOF after ${got} bytes)`;
+          got += n;
+        }
+      } catch (err) {
+        return `closed (${(err as Error).name})`;
+      }
+    })();
+    const timeout = new Promise<string>((r) => (timer = setTimeout(() => r("open"), boundMs)));
+    const how = await Promise.race([reading, timeout]);
+    try {
+      conn.close();
+    } catch {
+      // closed by the peer
+    }
+    await Promise.all([writing, reading]);
+    return how;
+  } finally {
+    clearTimeout(timer);
+  }
+}

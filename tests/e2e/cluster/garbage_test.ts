@@ -16,7 +16,7 @@ import { mustExecute } from "../helpers.ts";
 import { skipUnlessClustering } from "./available.ts";
 import { type Cluster, type ClusterNode, rowsOn, waitConverged, withCluster } from "./harness.ts";
 import { splitHostPort } from "./proxy.ts";
-import { concat } from "../../util/fuzz.ts";
+import { concat, sendUntilClosed } from "../../util/fuzz.ts";
 
 const ignore = skipUnlessClustering(
   "cluster garbage-input test (tests/e2e/cluster/garbage_test.ts)",
@@ -108,49 +108,6 @@ const CASES: Case[] = [
   },
 ];
 
-/** Sends `bytes`, then reads until the node closes; resolves how it ended. */
-async function sendGarbage(addr: string, bytes: Uint8Array, halfClose: boolean): Promise<string> {
-  const conn = await Deno.connect(splitHostPort(addr));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    const writing = (async () => {
-      try {
-        let off = 0;
-        while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-        if (halfClose) await conn.closeWrite();
-      } catch {
-        // The node may close before reading it all (reset): that is a close too.
-      }
-    })();
-    const reading = (async () => {
-      const buf = new Uint8Array(4096);
-      let got = 0;
-      try {
-        for (;;) {
-          const n = await conn.read(buf);
-          if (n === null) return `closed (EOF after ${got} bytes)`;
-          got += n;
-        }
-      } catch (err) {
-        return `closed (${(err as Error).name})`;
-      }
-    })();
-    const timeout = new Promise<string>((
-      r,
-    ) => (timer = setTimeout(() => r("open"), CLOSE_BOUND_MS)));
-    const result = await Promise.race([reading, timeout]);
-    try {
-      conn.close();
-    } catch {
-      // closed
-    }
-    await Promise.all([writing, reading]);
-    return result;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function writesStillWork(c: Cluster, round: number): Promise<void> {
   for (const n of c.nodes) {
     await mustExecute(n.url, [["INSERT INTO t(round, via) VALUES(?, ?)", round, n.name]]);
@@ -179,7 +136,12 @@ Deno.test({
           for (const cse of CASES) {
             // Straight to the bound port, and through the proxy like a peer would.
             for (const addr of [target.raftAddr, target.advAddr]) {
-              const how = await sendGarbage(addr, cse.bytes(rng), cse.halfClose);
+              const how = await sendUntilClosed(
+                splitHostPort(addr),
+                cse.bytes(rng),
+                cse.halfClose,
+                CLOSE_BOUND_MS,
+              );
               assert.match(
                 how,
                 /^closed/,
