@@ -178,9 +178,19 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     supported: S,
     help: "Bootstrap wait bound",
   },
-  "disco-mode": { kind: "string", default: "", supported: N, help: "Discovery mode" },
+  "disco-mode": {
+    kind: "string",
+    default: "",
+    supported: S,
+    help: "Discovery: dns or dns-srv (consul-kv, etcd-kv not supported)",
+  },
   "disco-key": { kind: "string", default: "rqlite", supported: N, help: "Discovery key prefix" },
-  "disco-config": { kind: "string", default: "", supported: N, help: "Discovery config" },
+  "disco-config": {
+    kind: "string",
+    default: "",
+    supported: S,
+    help: 'Discovery config, JSON or a file: {"name": ..., "port": ...} / {"name", "service"}',
+  },
   "raft-log-level": {
     kind: "string",
     default: "WARN",

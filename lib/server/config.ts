@@ -9,6 +9,7 @@ import { FlagError, type ParsedFlags, parseDurationMs } from "../config/flags.ts
 import type { HttpTlsConfig } from "../http/listen.ts";
 import type { NodeTlsConfig } from "../transport/tls.ts";
 import { httpTlsFromFlags, nodeTlsFromFlags } from "./tls_config.ts";
+import { type DiscoveryConfig, discoveryFromFlags } from "./discovery.ts";
 
 /** Everything a node needs to start. Durations are in milliseconds. */
 export interface Config {
@@ -69,6 +70,8 @@ export interface Config {
   readonly writeQueueTimeoutMs: number;
   /** `-write-queue-tx`: each queued batch in one transaction. */
   readonly writeQueueTx: boolean;
+  /** `-disco-mode dns|dns-srv` with `-disco-config`: Raft addresses from DNS instead of -join. */
+  readonly discovery?: DiscoveryConfig;
   /** `-auth`: path of the users file, "" when every request is allowed. */
   readonly authFile: string;
   /** `-join-as`: the user whose credentials this node sends for join/notify/remove ("" = none). */
@@ -133,7 +136,7 @@ export function configFromFlags(flags: ParsedFlags): Config {
   }
   const bootstrapExpect = int("bootstrap-expect");
   if (!(bootstrapExpect >= 0)) throw new FlagError("-bootstrap-expect must be >= 0");
-  if (bootstrapExpect > 0 && join.length === 0) {
+  if (bootstrapExpect > 0 && join.length === 0 && get("disco-mode") === "") {
     throw new FlagError("-bootstrap-expect requires -join with the addresses of the nodes");
   }
   const nonVoter = get("raft-non-voter") === "true";
@@ -153,6 +156,15 @@ export function configFromFlags(flags: ParsedFlags): Config {
   const writeQueueTimeoutMs = ms("write-queue-timeout");
   if (!(writeQueueTimeoutMs > 0)) {
     throw new FlagError("-write-queue-timeout must be a duration > 0, such as 50ms");
+  }
+  const discovery = discoveryFromFlags(get("disco-mode"), get("disco-config"));
+  if (discovery !== undefined && join.length > 0) {
+    throw new FlagError("-disco-mode and -join cannot be used together: DNS gives the addresses");
+  }
+  if (discovery !== undefined && !nonVoter && bootstrapExpect === 0) {
+    throw new FlagError(
+      "-disco-mode dns/dns-srv needs -bootstrap-expect N (the number of voters to wait for)",
+    );
   }
   const authFile = get("auth");
   const joinAs = get("join-as");
@@ -199,6 +211,7 @@ export function configFromFlags(flags: ParsedFlags): Config {
     writeQueueBatchSize,
     writeQueueTimeoutMs,
     writeQueueTx: get("write-queue-tx") === "true",
+    ...(discovery === undefined ? {} : { discovery }),
     authFile: authFile === "" ? "" : absolute(authFile),
     joinAs,
     ...(http.tls === undefined ? {} : { httpTls: http.tls }),

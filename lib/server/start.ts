@@ -39,6 +39,7 @@ import { matchFingerprint, removeFingerprint, writeFingerprint } from "./fingerp
 import { Authenticator, type Credentials, loadUsersFile } from "../auth/mod.ts";
 import { NodeMetrics } from "./metrics.ts";
 import { type Log, Logger, type LogSink, stderrSink } from "../log/mod.ts";
+import { waitForAddresses } from "./discovery.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -321,7 +322,8 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     let driverStarted = false;
     const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined &&
       storage.stable.hardState().term === 0;
-    const boot = await decideBootstrap(config, isNew, cluster, log);
+    const joinTargets = await discoveredTargets(config, isNew, log) ?? config.join;
+    const boot = await decideBootstrap(config, isNew, cluster, log, joinTargets);
     driver = new RaftDriver({
       id: config.nodeId,
       clock: new SystemClock(),
@@ -400,9 +402,9 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     // A lone voter need not wait out an election timeout.
     if (conf.voters.length === 1 && conf.voters[0] === config.nodeId) driver.campaign();
     warnIfNotMember(config, conf, log);
-    if (isNew && boot === undefined && config.join.length > 0) {
+    if (isNew && boot === undefined && joinTargets.length > 0) {
       const via = await cluster.join(
-        config.join,
+        joinTargets,
         !config.nonVoter,
         config.joinAttempts,
         config.joinIntervalMs,
@@ -484,12 +486,15 @@ async function decideBootstrap(
   isNew: boolean,
   cluster: ClusterRuntime,
   log: Log,
+  joinTargets: readonly string[],
 ): Promise<Map<string, string> | undefined> {
   if (!isNew) return undefined;
   if (config.bootstrapExpect > 0) {
+    // A new node (a replacement VM) whose peers already form a cluster joins it.
+    if (await clusterExists(cluster, joinTargets, config.raftAdvAddr)) return undefined;
     log.info(`waiting for ${config.bootstrapExpect} nodes to announce themselves`);
     const set = await cluster.collectNotifiers(
-      config.join,
+      joinTargets,
       config.bootstrapExpect,
       config.joinIntervalMs,
       config.bootstrapExpectTimeoutMs,
@@ -497,9 +502,51 @@ async function decideBootstrap(
     log.info(`bootstrapping with ${[...set.keys()].join(", ")}`);
     return set;
   }
-  if (config.join.length > 0) return undefined;
+  if (joinTargets.length > 0) return undefined;
   if (config.nonVoter) throw new Error("a non-voter must join a cluster: pass -join");
   return new Map([[config.nodeId, config.raftAdvAddr]]);
+}
+
+/** Whether any of `targets` (other than this node) already has a committed log. */
+async function clusterExists(
+  cluster: ClusterRuntime,
+  targets: readonly string[],
+  self: string,
+): Promise<boolean> {
+  const answers = await Promise.all(
+    targets.filter((t) => t !== self).map(async (t) => {
+      try {
+        return (await cluster.learn(t, 2_000)).commitIndex > 0;
+      } catch {
+        return false; // not up yet
+      }
+    }),
+  );
+  return answers.some((x) => x);
+}
+
+/**
+ * With `-disco-mode`: on a new node, the Raft addresses DNS names (waiting
+ * up to -bootstrap-expect-timeout for -bootstrap-expect of them); on a node
+ * with state, none (it knows its cluster). Undefined without discovery.
+ */
+async function discoveredTargets(
+  config: Config,
+  isNew: boolean,
+  log: Log,
+): Promise<string[] | undefined> {
+  const disco = config.discovery;
+  if (disco === undefined) return undefined;
+  if (!isNew) return [];
+  const found = await waitForAddresses(
+    disco,
+    config.bootstrapExpect,
+    config.bootstrapExpectTimeoutMs,
+    config.joinIntervalMs,
+    (v) => Deno.env.get(v),
+  );
+  log.info(`discovery (${disco.mode} ${disco.name}) found ${found.join(", ") || "no nodes"}`);
+  return found;
 }
 
 /**

@@ -120,6 +120,8 @@ export interface SpawnOptions {
    * `ready()` trusts `caCert` (PEM path), presenting `cert`/`key` if given.
    */
   https?: { caCert: string; cert?: string; key?: string };
+  /** Extra environment variables of the process (e.g. RQLITE_DISCO_DNS_HOSTS). */
+  env?: Record<string, string>;
 }
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -149,7 +151,7 @@ export function spawnNode(
     stdin: "null",
     stdout: "null",
     stderr: "piped",
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1", ...options.env },
   }).spawn();
   // Collect stderr (bounded) so the child never blocks on a full pipe and tests can read it.
   let errText = "";
