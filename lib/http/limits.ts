@@ -106,10 +106,10 @@ export class RequestLimiter {
 
   /** A ticket for `req`, or undefined when the node already works on too many requests. */
   admit(req: Request): Ticket | undefined {
-    const limit = isProbe(pathOf(req.url))
-      ? this.#o.maxConcurrent + PROBE_RESERVE
-      : this.#o.maxConcurrent;
-    if (this.#inFlight >= limit) {
+    // Only a request over the base limit needs its path: probes keep a small reserve.
+    const over = this.#inFlight >= this.#o.maxConcurrent &&
+      (this.#inFlight >= this.#o.maxConcurrent + PROBE_RESERVE || !isProbe(pathOf(req.url)));
+    if (over) {
       this.#rejectedConcurrency++;
       return undefined;
     }

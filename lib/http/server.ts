@@ -12,7 +12,7 @@ import { type Authenticator, basicCredentials, permissionsFor } from "../auth/mo
 import { METRICS_CONTENT_TYPE } from "../metrics/mod.ts";
 import { parseQueryParams } from "../sql/params.ts";
 import { bodyErrorResponse, BodyReadError } from "./body.ts";
-import { RETRY_AFTER_S } from "./limits.ts";
+import { pathOf, RETRY_AFTER_S } from "./limits.ts";
 import { handleBackup } from "./backup.ts";
 import type { HttpContext } from "./context.ts";
 import { handleExecute, handleQuery, handleRequest, handleSql } from "./data.ts";
@@ -144,14 +144,6 @@ function authorized(req: Request, path: string, auth: Authenticator): Promise<bo
   const perms = permissionsFor(req.method, path);
   if (perms === undefined) return true;
   return auth.allowed(basicCredentials(req.headers.get("Authorization")), perms);
-}
-
-/** The path of an absolute request URL without building a URL object (hot path). */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start < 0) return "/";
-  const q = url.indexOf("?", start);
-  return q < 0 ? url.slice(start) : url.slice(start, q);
 }
 
 /** GET /metrics: Prometheus text format (raftlite's; rqlite has none). */
