@@ -145,9 +145,11 @@ async function probe(): Promise<string | undefined> {
     if (env === "1" || !(e instanceof S3ServerStartError) || !NPM_UNREACHABLE.test(e.stderr)) {
       throw e;
     }
-    return `s3rver (npm) cannot be installed, npm looks unreachable: ${
-      e.stderr.trim().split("\n").slice(-3).join(" | ")
-    }`;
+    // deno-lint-ignore no-control-regex
+    const lines = e.stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+    const line = (lines.find((l) => /error/i.test(l) && NPM_UNREACHABLE.test(l)) ??
+      lines.find((l) => NPM_UNREACHABLE.test(l)) ?? "").trim();
+    return `s3rver (npm) cannot be installed, npm looks unreachable: ${line}`;
   }
 }
 
