@@ -1,0 +1,195 @@
+/**
+ * Automatic backups (`-auto-backup`): every `interval` the leader — only
+ * the leader, so a cluster uploads one copy — writes a backup of its
+ * database (optionally `VACUUM INTO` a compacted copy), gzips it unless
+ * told not to, and stores it under the configured name, or under a
+ * timestamped name (`20261122113501_name`) to keep every one.
+ *
+ * Skipping, as rqlite counts it in /debug/vars `uploader.*`:
+ * - `num_uploads_skipped`: no command was applied since the last upload
+ *   (the Raft index of the newest applied command is unchanged), so not
+ *   even a backup is written;
+ * - `num_uploads_skipped_id`: the backup was written but its SHA-256 equals
+ *   the newest stored backup's (a new leader, or a restart, with nothing
+ *   new), so nothing is uploaded.
+ *
+ * Temporary files live in `<data-dir>/backup-tmp` (the same disk as the
+ * database, not a RAM-backed /tmp) and are removed after each round, and
+ * at start. A failed round is logged and counted; the next interval tries
+ * again. Rounds never overlap, and `stop()` aborts a running one.
+ *
+ * @module
+ */
+
+import type { Log } from "../log/mod.ts";
+import type { BackupConfig } from "./config.ts";
+import { type BackupStore, newestVersion, sha256File, timestampedKey } from "./storage.ts";
+
+/** What the uploader needs from the node. */
+export interface UploaderOptions {
+  readonly config: BackupConfig;
+  readonly store: BackupStore;
+  /** The configured key (file name or object key). */
+  readonly key: string;
+  /** Whether this node leads the cluster now. */
+  isLeader(): boolean;
+  /** Raft index of the newest applied command (it changes whenever the data may have). */
+  dataIndex(): number;
+  /** Writes a backup of the database (a SQLite file) at `path`. */
+  backup(path: string, opts: { vacuum: boolean }): Promise<void>;
+  /** A directory for temporary files, created and emptied by the uploader. */
+  readonly tempDir: string;
+  readonly log: Log;
+  nowMs(): number;
+}
+
+/** The `uploader` counters of /debug/vars, and when the last upload happened. */
+export interface UploaderStats {
+  uploadsOk: number;
+  uploadsFail: number;
+  uploadsSkipped: number;
+  uploadsSkippedId: number;
+  /** Wall time (ms since epoch) of the last successful upload; 0 before. */
+  lastUploadMs: number;
+  /** The last failure's message; "" after a success. */
+  lastError: string;
+}
+
+/** What one round did. */
+export type RoundOutcome = "uploaded" | "skipped" | "skipped_id" | "not_leader" | "failed";
+
+/** The periodic backup of one node. */
+export class Uploader {
+  readonly stats: UploaderStats = {
+    uploadsOk: 0,
+    uploadsFail: 0,
+    uploadsSkipped: 0,
+    uploadsSkippedId: 0,
+    lastUploadMs: 0,
+    lastError: "",
+  };
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #running: Promise<RoundOutcome> | undefined;
+  #abort = new AbortController();
+  #stopped = false;
+  /** Data index and id of the last upload (or the stored backup found identical). */
+  #lastIndex: number | undefined;
+  #lastId: string | undefined;
+
+  constructor(private readonly opts: UploaderOptions) {}
+
+  /** Starts the timer; the first round runs one interval from now. */
+  start(): void {
+    if (this.#stopped || this.#timer !== undefined) return;
+    this.#schedule();
+    this.opts.log.info(
+      `automatic backups every ${this.opts.config.intervalMs / 1000}s to ` +
+        this.opts.store.describe(this.opts.key),
+    );
+  }
+
+  /** Stops the timer and aborts a running round (waits for it to end). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#abort.abort(new Error("the node is shutting down"));
+    await this.#running?.catch(() => {});
+  }
+
+  /** One round now (waits for a running one first). */
+  async runOnce(): Promise<RoundOutcome> {
+    while (this.#running !== undefined) await this.#running.catch(() => {});
+    if (this.#stopped) return "not_leader";
+    this.#running = this.#round().finally(() => this.#running = undefined);
+    return await this.#running;
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.runOnce().finally(() => {
+        if (!this.#stopped) this.#schedule();
+      });
+    }, this.opts.config.intervalMs);
+  }
+
+  async #round(): Promise<RoundOutcome> {
+    const { opts } = this;
+    if (!opts.isLeader()) {
+      // Another node may upload meanwhile: ask the store again when leading again.
+      this.#lastId = undefined;
+      return "not_leader";
+    }
+    const index = opts.dataIndex();
+    if (index === this.#lastIndex) {
+      this.stats.uploadsSkipped++;
+      opts.log.debug(`backup skipped: nothing applied since index ${index}`);
+      return "skipped";
+    }
+    const dir = `${opts.tempDir}/${crypto.randomUUID()}`;
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      const file = await this.#prepare(dir);
+      const id = await sha256File(file);
+      if (await this.#alreadyStored(id)) {
+        this.#lastIndex = index;
+        this.stats.uploadsSkippedId++;
+        opts.log.debug(`backup skipped: the stored backup is identical (${id.slice(0, 12)})`);
+        return "skipped_id";
+      }
+      const key = opts.config.timestamp ? timestampedKey(opts.key, opts.nowMs()) : opts.key;
+      await opts.store.put(key, file, id, this.#abort.signal);
+      this.#lastIndex = index;
+      this.#lastId = id;
+      this.stats.uploadsOk++;
+      this.stats.lastUploadMs = opts.nowMs();
+      this.stats.lastError = "";
+      opts.log.info(`backup uploaded to ${opts.store.describe(key)}`, { index });
+      return "uploaded";
+    } catch (err) {
+      this.stats.uploadsFail++;
+      this.stats.lastError = err instanceof Error ? err.message : String(err);
+      if (!this.#stopped) opts.log.warn(`automatic backup failed: ${this.stats.lastError}`);
+      return "failed";
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** The file to upload: the backup, gzipped unless configured otherwise. */
+  async #prepare(dir: string): Promise<string> {
+    const raw = `${dir}/backup.sqlite`;
+    await this.opts.backup(raw, { vacuum: this.opts.config.vacuum });
+    this.#abort.signal.throwIfAborted();
+    if (!this.opts.config.compress) return raw;
+    const gz = `${dir}/backup.sqlite.gz`;
+    await gzipFile(raw, gz, this.#abort.signal);
+    await Deno.remove(raw);
+    return gz;
+  }
+
+  /** Whether the newest stored backup has this id (asked of the store once per leadership run). */
+  async #alreadyStored(id: string): Promise<boolean> {
+    if (this.#lastId !== undefined) return this.#lastId === id;
+    const { store, key, config } = this.opts;
+    const newest = config.timestamp
+      ? newestVersion((await store.versionsOf(key, this.#abort.signal)).filter((k) => k !== key))
+      : key;
+    if (newest === undefined) return false;
+    const stored = await store.idOf(newest, this.#abort.signal);
+    if (stored !== undefined) this.#lastId = stored;
+    return stored === id;
+  }
+}
+
+/** Gzips `from` into a new file `to`, streaming. */
+export async function gzipFile(from: string, to: string, signal?: AbortSignal): Promise<void> {
+  const src = await Deno.open(from, { read: true });
+  const dst = await Deno.open(to, { write: true, createNew: true });
+  const gzip = new CompressionStream("gzip") as unknown as ReadableWritablePair<
+    Uint8Array,
+    Uint8Array
+  >;
+  await src.readable.pipeThrough(gzip).pipeTo(dst.writable, signal ? { signal } : {});
+}
