@@ -259,6 +259,8 @@ export async function handleReadyz(
   const store = ctx.store();
   if (store === undefined) return plainText("[+]node ok\n[+]leader does not exist", 503);
   if (store.leaderId() === "") return plainText("[+]node ok\n[+]leader does not exist", 503);
+  const pending = ctx.notReadyReason?.();
+  if (pending !== undefined) return plainText(`[+]node ok\n[+]${pending}`, 503);
   let text = "[+]node ok";
   const addr = store.isLeader() ? undefined : leaderAddr(ctx, store);
   let leaderCommit = store.driver.status().commit;

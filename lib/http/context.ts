@@ -83,6 +83,8 @@ export interface HttpContext {
   /** Random source and clock for statement rewriting. */
   readonly random: RandomSource;
   nowMs(): number;
+  /** Why the node is not ready although it has a leader (e.g. "auto-restore pending"); undefined when it is. */
+  notReadyReason?(): string | undefined;
 }
 
 /** Increments a counter. */

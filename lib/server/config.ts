@@ -10,6 +10,13 @@ import type { HttpTlsConfig } from "../http/listen.ts";
 import type { NodeTlsConfig } from "../transport/tls.ts";
 import { httpTlsFromFlags, nodeTlsFromFlags } from "./tls_config.ts";
 import { type DiscoveryConfig, discoveryFromFlags } from "./discovery.ts";
+import {
+  type BackupConfig,
+  BackupConfigError,
+  parseBackupConfig,
+  parseRestoreConfig,
+  type RestoreConfig,
+} from "../backup/config.ts";
 
 /** Everything a node needs to start. Durations are in milliseconds. */
 export interface Config {
@@ -82,13 +89,20 @@ export interface Config {
   readonly httpCaCert?: string;
   /** Internode TLS (`-node-*`); undefined: plain TCP. */
   readonly nodeTls?: NodeTlsConfig;
+  /** `-auto-backup FILE`: periodic backups by the leader. */
+  readonly autoBackup?: BackupConfig;
+  /** `-auto-restore FILE`: restore on the first start of an empty node. */
+  readonly autoRestore?: RestoreConfig;
 }
 
 /** Milliseconds per Raft tick; heartbeats go out every tick. */
 const TICK_MS = 100;
 
 /** Builds and validates the configuration. Throws {@link FlagError} with the fix. */
-export function configFromFlags(flags: ParsedFlags): Config {
+export function configFromFlags(
+  flags: ParsedFlags,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Config {
   const get = (name: string): string => flags.values.get(name) ?? "";
   const int = (name: string): number => Number(get(name));
   const ms = (name: string): number => parseDurationMs(get(name)) ?? NaN;
@@ -171,6 +185,7 @@ export function configFromFlags(flags: ParsedFlags): Config {
   if (joinAs !== "" && authFile === "") {
     throw new FlagError("-join-as needs -auth: the user's password is read from the users file");
   }
+  const backups = backupsFromFlags(get, env, join.length > 0, bootstrapExpect > 0);
   const http = httpTlsFromFlags(get);
   const nodeTls = nodeTlsFromFlags(get);
   const dataDir = absolute(flags.dataDir);
@@ -217,7 +232,50 @@ export function configFromFlags(flags: ParsedFlags): Config {
     ...(http.tls === undefined ? {} : { httpTls: http.tls }),
     ...(http.caCert === undefined ? {} : { httpCaCert: http.caCert }),
     ...(nodeTls === undefined ? {} : { nodeTls }),
+    ...backups,
   };
+}
+
+/**
+ * `-auto-backup` and `-auto-restore`: each names a JSON file (lib/backup/config.ts),
+ * read and checked now so a mistake stops the start with what to fix.
+ */
+function backupsFromFlags(
+  get: (name: string) => string,
+  env: (name: string) => string | undefined,
+  joining: boolean,
+  bootstrapExpect: boolean,
+): { autoBackup?: BackupConfig; autoRestore?: RestoreConfig } {
+  const read = (flag: string): string | undefined => {
+    const path = get(flag);
+    if (path === "") return undefined;
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (err) {
+      throw new FlagError(`-${flag} ${path}: cannot read it: ${(err as Error).message}`);
+    }
+  };
+  const out: { autoBackup?: BackupConfig; autoRestore?: RestoreConfig } = {};
+  try {
+    const backup = read("auto-backup");
+    if (backup !== undefined) {
+      out.autoBackup = parseBackupConfig(backup, env, `-auto-backup ${get("auto-backup")}`);
+    }
+    const restore = read("auto-restore");
+    if (restore !== undefined) {
+      out.autoRestore = parseRestoreConfig(restore, env, `-auto-restore ${get("auto-restore")}`);
+    }
+  } catch (err) {
+    if (err instanceof BackupConfigError) throw new FlagError(err.message);
+    throw err;
+  }
+  if (out.autoRestore !== undefined && joining && !bootstrapExpect) {
+    throw new FlagError(
+      "-auto-restore cannot be used with -join: a joining node gets its data from the cluster " +
+        "(use it with -bootstrap-expect, or on the first node only)",
+    );
+  }
+  return out;
 }
 
 const MiB = 1024 * 1024;

@@ -40,6 +40,13 @@ import { Authenticator, type Credentials, loadUsersFile } from "../auth/mod.ts";
 import { NodeMetrics } from "./metrics.ts";
 import { type Log, Logger, type LogSink, stderrSink } from "../log/mod.ts";
 import { waitForAddresses } from "./discovery.ts";
+import {
+  downloadBackup,
+  type Downloaded,
+  installRestore,
+  openBackupStore,
+  Uploader,
+} from "../backup/mod.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -222,6 +229,27 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     cluster,
   });
   let knownLeader = "";
+  // -auto-backup: the leader's periodic uploads (started once the store is open).
+  const uploader = config.autoBackup === undefined ? undefined : (() => {
+    const { store: backupStore, key } = openBackupStore(config.autoBackup.storage);
+    return new Uploader({
+      config: config.autoBackup,
+      store: backupStore,
+      key,
+      isLeader: () => store?.isLeader() ?? false,
+      dataIndex: () => fsm?.lastCommandIndex ?? 0,
+      backup: async (path, { vacuum }) => {
+        if (db === undefined) throw new Error("the database is not open yet");
+        await db.backupToFile(path, { format: "binary", vacuum });
+      },
+      tempDir: `${config.dataDir}/backup-tmp`,
+      log: logger.for("backup"),
+      nowMs: () => Date.now(),
+    });
+  })();
+  // -auto-restore: set while a downloaded backup waits to be loaded (/readyz says so).
+  let restorePending = false;
+  const stopRestore = new AbortController();
   // store.num_restores_start / _skipped: whether the start restored a snapshot or kept db.sqlite.
   const startRestores = { restored: 0, skipped: 0 };
 
@@ -269,7 +297,8 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     }),
     counters: {},
     metrics,
-    varsExtra: () => debugVarsExtra(cluster, membership, startRestores),
+    varsExtra: () => debugVarsExtra(cluster, membership, startRestores, uploader),
+    notReadyReason: () => restorePending ? "auto-restore pending" : undefined,
     ...(auth === undefined ? {} : { auth }),
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
     ...(httpClient === undefined ? {} : { httpClient }),
@@ -322,6 +351,7 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     let driverStarted = false;
     const isNew = storage.log.lastIndex() === 0 && storage.snapshots.latest() === undefined &&
       storage.stable.hardState().term === 0;
+    const restoreFile = await autoRestoreDownload(config, isNew, logger.for("restore"));
     const joinTargets = await discoveredTargets(config, isNew, log) ?? config.join;
     const boot = await decideBootstrap(config, isNew, cluster, log, joinTargets);
     driver = new RaftDriver({
@@ -398,6 +428,19 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
       maxEntryBytes: maxEntryBytes(config),
     });
     if (trustNewest) verifyInBackground(storage, driver, storageLog);
+    if (restoreFile !== undefined) {
+      restorePending = true;
+      void finishRestore(
+        restoreFile,
+        store,
+        config,
+        stopRestore.signal,
+        logger.for("restore"),
+        fatal,
+      )
+        .finally(() => restorePending = false);
+    }
+    uploader?.start();
     const conf = driver.status().conf;
     // A lone voter need not wait out an election timeout.
     if (conf.voters.length === 1 && conf.voters[0] === config.nodeId) driver.campaign();
@@ -419,6 +462,8 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
   const close = () =>
     closing ??= (async () => {
       await ready.catch(() => {});
+      stopRestore.abort();
+      await uploader?.stop();
       // Queued writes live in memory: write them while a leader is reachable, within a bound.
       await writeQueue.close(queueDrainMs(config));
       await flushCommitHint(driver);
@@ -554,12 +599,13 @@ async function discoveredTargets(
  * layer. `cluster.num_client_force_new_conn` stays 0 (raftlite's cluster
  * client never forces a new connection on a caller's request),
  * `snapshot.upgrade_ok` 0 (there is one snapshot format, nothing to
- * upgrade), and the `uploader` counters 0 until automatic backups exist.
+ * upgrade). The `uploader` counters are those of -auto-backup (0 without it).
  */
 function debugVarsExtra(
   cluster: ClusterRuntime,
   membership: Membership | undefined,
   startRestores: { restored: number; skipped: number },
+  uploader: Uploader | undefined,
 ): Record<string, Record<string, number>> {
   return {
     store: {
@@ -575,12 +621,90 @@ function debugVarsExtra(
     },
     snapshot: { upgrade_ok: 0 },
     uploader: {
-      num_uploads_ok: 0,
-      num_uploads_fail: 0,
-      num_uploads_skipped: 0,
-      num_uploads_skipped_id: 0,
+      num_uploads_ok: uploader?.stats.uploadsOk ?? 0,
+      num_uploads_fail: uploader?.stats.uploadsFail ?? 0,
+      num_uploads_skipped: uploader?.stats.uploadsSkipped ?? 0,
+      num_uploads_skipped_id: uploader?.stats.uploadsSkippedId ?? 0,
     },
   };
+}
+
+/**
+ * -auto-restore on a node with no state: the newest backup, downloaded
+ * before Raft starts (undefined when there is none, or the node has state).
+ * It must fit in one log entry. A failure stops the start unless the
+ * config says `continue_on_failure`.
+ */
+async function autoRestoreDownload(
+  config: Config,
+  isNew: boolean,
+  log: Log,
+): Promise<Downloaded | undefined> {
+  const restore = config.autoRestore;
+  if (restore === undefined) return undefined;
+  if (!isNew) {
+    log.info("the data directory holds a cluster's state; -auto-restore skipped");
+    return undefined;
+  }
+  const { store, key } = openBackupStore(restore.storage);
+  // The image travels in one load command: its encoding adds a few bytes of framing.
+  const limit = maxEntryBytes(config) - 1024;
+  try {
+    const file = await downloadBackup(restore, store, key, config.dataDir, limit, log);
+    if (file === undefined) log.info(`no backup at ${store.describe(key)}; starting empty`);
+    return file;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    // Too large: "more than the N bytes allowed" (file), "over the limit N" (S3), "more than N bytes" (gunzip).
+    const fits = /more than|over the limit/.test(why)
+      ? ` (a restore travels as one log entry: ` +
+        `raise -raft-max-frame-bytes above the database's size)`
+      : "";
+    if (!restore.continueOnFailure) throw new Error(`${why}${fits}`);
+    log.warn(`${why}${fits}; starting empty (continue_on_failure)`);
+    return undefined;
+  }
+}
+
+/** Loads the downloaded backup once a leader is known (lib/backup/restore.ts). */
+async function finishRestore(
+  file: Downloaded,
+  store: Store,
+  config: Config,
+  signal: AbortSignal,
+  log: Log,
+  fatal: (err: Error) => void,
+): Promise<void> {
+  const fsm = store.options.fsm;
+  try {
+    const outcome = await installRestore(file, {
+      leaderId: () => store.leaderId(),
+      isLeader: () => store.isLeader(),
+      dataIndex: () => fsm.lastCommandIndex,
+      load: async (image) => {
+        await store.options.db.checkImage(image);
+        const { outcome } = await store.execute({
+          kind: "load",
+          statements: [],
+          transaction: false,
+          data: image,
+        });
+        if (outcome.error !== undefined) throw new Error(outcome.error);
+      },
+    }, signal);
+    const said = {
+      restored: `restored the database from ${file.source} (${file.sizeBytes} bytes)`,
+      not_leader: "another node leads and restores the backup; the downloaded copy is dropped",
+      has_data: "the cluster already holds data; the downloaded backup is not loaded",
+    }[outcome];
+    log.info(said);
+  } catch (err) {
+    if (signal.aborted) return;
+    const why = err instanceof Error ? err.message : String(err);
+    if (config.autoRestore?.continueOnFailure) {
+      log.error(`automatic restore from ${file.source} failed: ${why}; running without it`);
+    } else fatal(new Error(`automatic restore from ${file.source} failed: ${why}`));
+  }
 }
 
 /** The users file of -auth and the -join-as credentials; throws a message for `fatal:`. */

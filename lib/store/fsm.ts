@@ -59,6 +59,13 @@ export class SqliteStateMachine implements StateMachine {
    */
   appliedThrough = 0;
 
+  /**
+   * Raft index of the newest command applied (or of the snapshot restored):
+   * unchanged, the database is unchanged (no-op and configuration entries
+   * do not count). Automatic backups skip a round when it has not moved.
+   */
+  lastCommandIndex = 0;
+
   /** The database file's stat right after the newest snapshot's checkpoint, if it was complete. */
   lastSnapshotDbFile: DbFileStat | undefined;
 
@@ -77,8 +84,10 @@ export class SqliteStateMachine implements StateMachine {
       this.appliedThrough = last;
       return done(results);
     }
+    const lastCommand = entries[positions.at(-1) ?? 0]?.index ?? last;
     this.db.applyCommands(commands, { results: this.resultsWanted() }).then((outcomes) => {
       this.appliedThrough = last;
+      this.lastCommandIndex = lastCommand;
       for (const [k, outcome] of outcomes.entries()) {
         const at = positions[k];
         if (at !== undefined) results[at] = outcome;
@@ -109,6 +118,7 @@ export class SqliteStateMachine implements StateMachine {
     }
     this.db.restoreFromFile(data.path, { check: "header" }).then(() => {
       this.appliedThrough = meta.index;
+      this.lastCommandIndex = meta.index;
       this.stats.restores++;
       this.stats.lastUpdateMs = Date.now();
       done();
