@@ -3,12 +3,13 @@
  * to a temporary file beside its final name, flushed to disk, renamed over
  * it and the directory flushed, so a crash leaves the previous backup or
  * the new one whole, never a torn file. The id of a file is the SHA-256 of
- * its bytes, computed when asked (no side files).
+ * the database it holds (gunzipped when it is gzip), computed when asked:
+ * no side files.
  *
  * @module
  */
 
-import { type BackupStore, CHUNK_BYTES, isVersionOf, sha256File } from "./storage.ts";
+import { type BackupStore, CHUNK_BYTES, isVersionOf, sha256OfContent } from "./storage.ts";
 
 /** The most directory entries looked at when listing versions. */
 const MAX_LISTED = 100_000;
@@ -37,7 +38,7 @@ export class FileBackupStore implements BackupStore {
 
   async idOf(key: string): Promise<string | undefined> {
     try {
-      return await sha256File(this.#path(key));
+      return await sha256OfContent(this.#path(key));
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return undefined;
       throw err;

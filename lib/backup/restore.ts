@@ -23,7 +23,7 @@
 
 import type { Log } from "../log/mod.ts";
 import type { RestoreConfig } from "./config.ts";
-import { type BackupStore, newestVersion } from "./storage.ts";
+import { type BackupStore, newestVersion, readHead } from "./storage.ts";
 
 /** What the download found. */
 export interface Downloaded {
@@ -126,18 +126,6 @@ export async function installRestore(
   } finally {
     await Deno.remove(file.path).catch(() => {});
   }
-}
-
-async function readHead(path: string, n: number): Promise<Uint8Array> {
-  using f = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(n);
-  let got = 0;
-  while (got < n) {
-    const r = await f.read(buf.subarray(got));
-    if (r === null) break;
-    got += r;
-  }
-  return buf.subarray(0, got);
 }
 
 async function startsWith(path: string, prefix: Uint8Array): Promise<boolean> {

@@ -4,7 +4,8 @@
  * S3-compatible object storage (s3_store.ts). Both work on keys: a file
  * name in the directory, or an object key in the bucket.
  *
- * Each upload carries an id, the SHA-256 of the bytes uploaded, so a new
+ * Each upload carries an id, the SHA-256 of the database bytes (before
+ * compression), so a new
  * leader (or a restarted node) can tell that the newest backup already
  * holds what it would upload and skip it.
  *
@@ -12,6 +13,8 @@
  */
 
 import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { createGunzip } from "node:zlib";
 
 /** A place that keeps backups. */
 export interface BackupStore {
@@ -78,4 +81,30 @@ export async function sha256File(path: string): Promise<string> {
     hash.update(buf.subarray(0, n));
   }
   return hash.digest("hex");
+}
+
+/**
+ * SHA-256 (hex) of what a backup file holds: of its decompressed bytes when
+ * it is gzip, else of the file. Streamed.
+ */
+export async function sha256OfContent(path: string): Promise<string> {
+  const head = await readHead(path, 2);
+  const hash = createHash("sha256");
+  const stream = createReadStream(path, { highWaterMark: CHUNK_BYTES });
+  const source = head[0] === 0x1f && head[1] === 0x8b ? stream.pipe(createGunzip()) : stream;
+  for await (const chunk of source) hash.update(chunk as Uint8Array);
+  return hash.digest("hex");
+}
+
+/** The first `n` bytes of a file (fewer when it is shorter). */
+export async function readHead(path: string, n: number): Promise<Uint8Array> {
+  using f = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = await f.read(buf.subarray(got));
+    if (r === null) break;
+    got += r;
+  }
+  return buf.subarray(0, got);
 }
