@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { mustExecute, queryRows } from "../helpers.ts";
-import { freePort, type NodeProcess, spawnNode } from "../../util/node.ts";
+import { freePort, type NodeProcess, spawnNode, waitFor } from "../../util/node.ts";
 import { skipUnlessClustering } from "./available.ts";
 
 const ignore = skipUnlessClustering("DNS discovery test (tests/e2e/cluster/discovery_test.ts)");
@@ -59,7 +59,11 @@ Deno.test({
       await replacement.ready(60_000);
       const after = Object.keys(await nodesOf(three[0]!)).sort();
       assert.ok(after.includes("n3"), `n3 joined: ${after.join(", ")}`);
-      assert.match(replacement.stderr(), /joined the cluster via/);
+      // Ready (a leader known) can come just before the join call returns and logs.
+      await waitFor(
+        () => Promise.resolve(/joined the cluster via/.test(replacement.stderr())),
+        10_000,
+      );
       const deadline = performance.now() + 20_000;
       for (;;) {
         const rows = await queryRows(replacement.url, "SELECT x FROM t", "none").catch(() => []);
