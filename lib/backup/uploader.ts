@@ -85,6 +85,8 @@ export class Uploader {
   /** Data index and id of the last upload (or the stored backup found identical). */
   #lastIndex: number | undefined;
   #lastId: string | undefined;
+  /** Leftovers of a process that died mid-round are removed before the first round. */
+  #cleaned: Promise<void> | undefined;
 
   constructor(private readonly opts: UploaderOptions) {}
 
@@ -137,6 +139,8 @@ export class Uploader {
       opts.log.debug(`backup skipped: nothing applied since index ${index}`);
       return "skipped";
     }
+    this.#cleaned ??= Deno.remove(opts.tempDir, { recursive: true }).catch(() => {});
+    await this.#cleaned;
     const dir = `${opts.tempDir}/${crypto.randomUUID()}`;
     try {
       await Deno.mkdir(dir, { recursive: true });

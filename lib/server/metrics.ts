@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { UploaderStats } from "../backup/mod.ts";
 import type { DbClient } from "../db/mod.ts";
 import { ROUTE_PATHS } from "../http/server.ts";
 import { Family, observe, Registry, type Series } from "../metrics/mod.ts";
@@ -56,6 +57,8 @@ export interface MetricSources {
   authRefusals(): number;
   /** The internode side: transport queues and cluster service requests. */
   readonly cluster?: ClusterRuntime;
+  /** -auto-backup's counters, when it is configured. */
+  readonly backups?: UploaderStats;
 }
 
 /** Label values of `raftlite_raft_role` (the core's roles, Prometheus-style). */
@@ -245,6 +248,30 @@ export class NodeMetrics {
       "raftlite_cluster_auth_refused_total",
       "Cluster requests refused for their credentials.",
     );
+    const backups = src.backups;
+    if (backups !== undefined) {
+      const uploads = r.define(
+        "raftlite_backup_rounds_total",
+        "Automatic backup rounds on the leader by outcome (uploaded, failed, skipped: nothing " +
+          "applied since the last upload, skipped_id: identical to the stored backup).",
+        "counter",
+        { labels: ["outcome"], maxSeries: 4 },
+      );
+      const outcomes = [
+        [uploads.series("uploaded"), () => backups.uploadsOk],
+        [uploads.series("failed"), () => backups.uploadsFail],
+        [uploads.series("skipped"), () => backups.uploadsSkipped],
+        [uploads.series("skipped_id"), () => backups.uploadsSkippedId],
+      ] as const;
+      const lastOk = gauge(
+        "raftlite_backup_last_upload_timestamp_seconds",
+        "Unix time of this node's last successful automatic backup upload (0 before one).",
+      );
+      r.onCollect(() => {
+        for (const [series, value] of outcomes) series.value = value();
+        lastOk.value = backups.lastUploadMs / 1000;
+      });
+    }
     r.onCollect(() => {
       const mem = Deno.memoryUsage();
       rss.value = mem.rss;

@@ -220,15 +220,6 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     log: logger.for("http"),
   });
 
-  const metrics = new NodeMetrics({
-    store: () => store,
-    storage: () => storage,
-    db: () => db,
-    writeQueue,
-    authRefusals: () => cluster.authRefusals,
-    cluster,
-  });
-  let knownLeader = "";
   // -auto-backup: the leader's periodic uploads (started once the store is open).
   const uploader = config.autoBackup === undefined ? undefined : (() => {
     const { store: backupStore, key } = openBackupStore(config.autoBackup.storage);
@@ -247,6 +238,16 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
       nowMs: () => Date.now(),
     });
   })();
+  const metrics = new NodeMetrics({
+    store: () => store,
+    storage: () => storage,
+    db: () => db,
+    writeQueue,
+    authRefusals: () => cluster.authRefusals,
+    cluster,
+    ...(uploader === undefined ? {} : { backups: uploader.stats }),
+  });
+  let knownLeader = "";
   // -auto-restore: set while a downloaded backup waits to be loaded (/readyz says so).
   let restorePending = false;
   const stopRestore = new AbortController();

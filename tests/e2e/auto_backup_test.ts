@@ -108,6 +108,10 @@ Deno.test("auto-backup (file): the leader uploads on its interval, skips unchang
     await post(a, "/db/execute", [["INSERT INTO t VALUES (3, 'gamma', NULL)"]]);
     await waitFor(async () => (await uploaderVars(a)).num_uploads_ok >= 2, 15_000);
     assert.equal((await backupRows(`${root}/backups/db.sqlite.gz`, root)).length, 3);
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    assert.match(metrics, /^raftlite_backup_rounds_total\{outcome="uploaded"\} [2-9]$/m);
+    assert.match(metrics, /^raftlite_backup_rounds_total\{outcome="failed"\} 0$/m);
+    assert.match(metrics, /^raftlite_backup_last_upload_timestamp_seconds 1\d{9}(\.\d+)?$/m);
     await a.kill("SIGTERM");
 
     // A new VM: empty data directory, same storage → the data is back before /readyz says ready.
