@@ -101,6 +101,20 @@ export async function run(): Promise<void> {
       ceilings[name] = m.ms;
       rows.push([`ceiling: ${name}`, m.ms.toFixed(0), mbps(m.ms), "", m.rssMiB.toFixed(0)]);
     }
+    // The part of a round that holds the SQLite write worker (writes wait meanwhile).
+    for (const vacuum of [false, true]) {
+      const m = await measure(() =>
+        db!.backupToFile(`${root}/held.sqlite`, { format: "binary", vacuum })
+      );
+      rows.push([
+        `writes wait: backup${vacuum ? " with vacuum" : ""}`,
+        m.ms.toFixed(0),
+        mbps(m.ms),
+        "",
+        m.rssMiB.toFixed(0),
+      ]);
+      await Deno.remove(`${root}/held.sqlite`);
+    }
     const floorMs = (ceilings.copy ?? 0) + (ceilings.gzip ?? 0) + (ceilings.sha256 ?? 0);
     rows.push(["floor: copy + gzip + sha256", floorMs.toFixed(0), mbps(floorMs), "1.00", ""]);
     const gzBytes = (await Deno.stat(`${root}/copy.gz`)).size;
