@@ -88,6 +88,22 @@ Deno.test("AWS example: GET Bucket (List Objects) with a query sorted by key", (
   assert.equal(signature(swapped), signature(h));
 });
 
+/** Signs a GET of /b/k with a session token at NOW. */
+function signWithToken(headers: Headers): void {
+  signRequest(
+    {
+      method: "GET",
+      url: new URL("http://127.0.0.1:9000/b/k"),
+      headers,
+      payloadSha256Hex: EMPTY_SHA256,
+    },
+    { ...creds, sessionToken: "TOKEN" },
+    "us-east-1",
+    "s3",
+    NOW,
+  );
+}
+
 Deno.test("session token is set and signed; header values are trimmed and collapsed", () => {
   const h = new Headers({ "x-amz-meta-note": "  a   b  c " });
   signRequest(
@@ -109,33 +125,11 @@ Deno.test("session token is set and signed; header values are trimmed and collap
   );
   // The same request with the value already in canonical form signs the same.
   const h2 = new Headers({ "x-amz-meta-note": "a b c" });
-  signRequest(
-    {
-      method: "GET",
-      url: new URL("http://127.0.0.1:9000/b/k"),
-      headers: h2,
-      payloadSha256Hex: EMPTY_SHA256,
-    },
-    { ...creds, sessionToken: "TOKEN" },
-    "us-east-1",
-    "s3",
-    NOW,
-  );
+  signWithToken(h2);
   assert.equal(h2.get("authorization"), h.get("authorization"));
   // Signing again replaces the old authorization instead of adding to it.
   const before = h2.get("authorization");
-  signRequest(
-    {
-      method: "GET",
-      url: new URL("http://127.0.0.1:9000/b/k"),
-      headers: h2,
-      payloadSha256Hex: EMPTY_SHA256,
-    },
-    { ...creds, sessionToken: "TOKEN" },
-    "us-east-1",
-    "s3",
-    NOW,
-  );
+  signWithToken(h2);
   assert.equal(h2.get("authorization"), before);
 });
 

@@ -11,30 +11,11 @@
 import assert from "node:assert/strict";
 import { S3Client } from "../../lib/backup/s3.ts";
 import { type NodeProcess, spawnNode, waitFor } from "../util/node.ts";
+import { mustExecute, queryRows, uploaderVars } from "./helpers.ts";
 import { s3Unavailable, startS3Server } from "../util/s3_server.ts";
 
 const unavailable = await s3Unavailable();
 if (unavailable !== undefined) console.log(`auto_backup_s3_test skipped: ${unavailable}`);
-
-async function post(node: NodeProcess, path: string, body: unknown): Promise<unknown> {
-  const res = await fetch(`${node.url}${path}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 200, `${path}: ${res.status}`);
-  return await res.json();
-}
-
-interface UploaderVars {
-  num_uploads_ok: number;
-  num_uploads_fail: number;
-  num_uploads_skipped: number;
-}
-
-async function uploader(node: NodeProcess): Promise<UploaderVars> {
-  return (await (await fetch(`${node.url}/debug/vars`)).json()).uploader;
-}
 
 function s3Sub(endpoint: string, bucket = "backups") {
   return {
@@ -75,15 +56,15 @@ Deno.test({
       });
       nodes.push(a);
       await a.ready();
-      await post(a, "/db/execute", [
+      await mustExecute(a.url, [
         "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)",
         ["INSERT INTO t(v) VALUES (?)", "first"],
       ]);
-      await waitFor(async () => (await uploader(a)).num_uploads_ok >= 1, 20_000);
-      await post(a, "/db/execute", [["INSERT INTO t(v) VALUES (?)", "second"]]);
-      await waitFor(async () => (await uploader(a)).num_uploads_ok >= 2, 20_000);
-      await waitFor(async () => (await uploader(a)).num_uploads_skipped >= 1, 20_000);
-      const vars = await uploader(a);
+      await waitFor(async () => (await uploaderVars(a.url)).num_uploads_ok >= 1, 20_000);
+      await mustExecute(a.url, [["INSERT INTO t(v) VALUES (?)", "second"]]);
+      await waitFor(async () => (await uploaderVars(a.url)).num_uploads_ok >= 2, 20_000);
+      await waitFor(async () => (await uploaderVars(a.url)).num_uploads_skipped >= 1, 20_000);
+      const vars = await uploaderVars(a.url);
       assert.equal(vars.num_uploads_fail, 0);
       assert.equal(vars.num_uploads_ok, 2, "unchanged data is not uploaded again");
 
@@ -109,10 +90,10 @@ Deno.test({
       const b = spawnNode(`${root}/b`, ["-auto-restore", `${root}/restore.json`], { env });
       nodes.push(b);
       await b.ready();
-      const out = await post(b, "/db/query?level=strong", ["SELECT v FROM t ORDER BY id"]) as {
-        results: { values: string[][] }[];
-      };
-      assert.deepEqual(out.results[0]?.values, [["first"], ["second"]]);
+      assert.deepEqual(await queryRows(b.url, "SELECT v FROM t ORDER BY id"), [
+        ["first"],
+        ["second"],
+      ]);
       assert.match(b.stderr(), /restored the database from s3:\/\/backups\/prod\/\d{14}_db/);
     } finally {
       for (const n of nodes) await n.kill();
@@ -138,9 +119,9 @@ Deno.test({
       const a = spawnNode(`${root}/a`, ["-auto-backup", `${root}/backup.json`], { env });
       nodes.push(a);
       await a.ready();
-      await post(a, "/db/execute", ["CREATE TABLE t (id INTEGER PRIMARY KEY)"]);
-      await waitFor(async () => (await uploader(a)).num_uploads_fail >= 1, 20_000);
-      assert.equal((await uploader(a)).num_uploads_ok, 0);
+      await mustExecute(a.url, ["CREATE TABLE t (id INTEGER PRIMARY KEY)"]);
+      await waitFor(async () => (await uploaderVars(a.url)).num_uploads_fail >= 1, 20_000);
+      assert.equal((await uploaderVars(a.url)).num_uploads_ok, 0);
       assert.match(
         a.stderr(),
         /automatic backup failed: S3 HEAD s3:\/\/backups\/prod\/db\.sqlite\.gz failed: 403/,

@@ -11,39 +11,14 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { freePort, type NodeProcess, spawnNode, waitFor } from "../util/node.ts";
+import { mustExecute, queryRows, uploaderVars } from "./helpers.ts";
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "raftlite-autobackup-" });
 }
 
-async function post(node: NodeProcess, path: string, body: unknown): Promise<unknown> {
-  const res = await fetch(`${node.url}${path}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 200, `${path}: ${res.status}`);
-  return await res.json();
-}
-
 async function rows(node: NodeProcess): Promise<unknown[]> {
-  const out = await post(node, "/db/query?level=strong", [
-    "SELECT id, name, hex(data) FROM t ORDER BY id",
-  ]) as { results: { values?: unknown[]; error?: string }[] };
-  assert.equal(out.results[0]?.error, undefined);
-  return out.results[0]?.values ?? [];
-}
-
-interface UploaderVars {
-  num_uploads_ok: number;
-  num_uploads_fail: number;
-  num_uploads_skipped: number;
-  num_uploads_skipped_id: number;
-}
-
-async function uploaderVars(node: NodeProcess): Promise<UploaderVars> {
-  const res = await fetch(`${node.url}/debug/vars`);
-  return (await res.json()).uploader;
+  return await queryRows(node.url, "SELECT id, name, hex(data) FROM t ORDER BY id");
 }
 
 async function writeJson(path: string, value: unknown): Promise<string> {
@@ -71,7 +46,7 @@ async function backupRows(gzPath: string, scratch: string): Promise<unknown[]> {
 const EXPECTED = [[1, "alpha", "00FF10"], [2, "beta", ""]]; // hex(NULL) is ""
 
 async function fill(node: NodeProcess): Promise<void> {
-  await post(node, "/db/execute", [
+  await mustExecute(node.url, [
     "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, data BLOB)",
     ["INSERT INTO t VALUES (?, ?, x'00ff10')", 1, "alpha"],
     ["INSERT INTO t VALUES (?, ?, NULL)", 2, "beta"],
@@ -94,19 +69,19 @@ Deno.test("auto-backup (file): the leader uploads on its interval, skips unchang
     nodes.push(a);
     await a.ready();
     await fill(a);
-    await waitFor(async () => (await uploaderVars(a)).num_uploads_ok >= 1, 15_000);
+    await waitFor(async () => (await uploaderVars(a.url)).num_uploads_ok >= 1, 15_000);
     assert.deepEqual(await backupRows(`${root}/backups/db.sqlite.gz`, root), [
       [1, "alpha"],
       [2, "beta"],
     ]);
     // Nothing changes: the next rounds are skipped, not uploaded again.
-    await waitFor(async () => (await uploaderVars(a)).num_uploads_skipped >= 2, 15_000);
-    const vars = await uploaderVars(a);
+    await waitFor(async () => (await uploaderVars(a.url)).num_uploads_skipped >= 2, 15_000);
+    const vars = await uploaderVars(a.url);
     assert.equal(vars.num_uploads_ok, 1);
     assert.equal(vars.num_uploads_fail, 0);
     // A new write is in the next backup.
-    await post(a, "/db/execute", [["INSERT INTO t VALUES (3, 'gamma', NULL)"]]);
-    await waitFor(async () => (await uploaderVars(a)).num_uploads_ok >= 2, 15_000);
+    await mustExecute(a.url, [["INSERT INTO t VALUES (3, 'gamma', NULL)"]]);
+    await waitFor(async () => (await uploaderVars(a.url)).num_uploads_ok >= 2, 15_000);
     assert.equal((await backupRows(`${root}/backups/db.sqlite.gz`, root)).length, 3);
     const metrics = await (await fetch(`${a.url}/metrics`)).text();
     assert.match(metrics, /^raftlite_backup_rounds_total\{outcome="uploaded"\} [2-9]$/m);
@@ -223,7 +198,7 @@ Deno.test("auto-restore (file): three new nodes with -bootstrap-expect form a cl
     nodes.push(src);
     await src.ready();
     await fill(src);
-    await waitFor(async () => (await uploaderVars(src)).num_uploads_ok >= 1, 15_000);
+    await waitFor(async () => (await uploaderVars(src.url)).num_uploads_ok >= 1, 15_000);
     await src.kill("SIGTERM");
 
     const restoreCfg = await writeJson(`${root}/restore.json`, {
@@ -247,10 +222,8 @@ Deno.test("auto-restore (file): three new nodes with -bootstrap-expect form a cl
     await Promise.all(cluster.map((n) => n.ready(40_000)));
     for (const n of cluster) {
       await waitFor(async () => (await rows(n)).length === 2, 10_000);
-      const local = await post(n, "/db/query?level=none", ["SELECT count(*) FROM t"]) as {
-        results: { values: number[][] }[];
-      };
-      assert.equal(local.results[0]?.values[0]?.[0], 2, "every node holds the restored rows");
+      const local = await queryRows(n.url, "SELECT count(*) FROM t", "none");
+      assert.deepEqual(local, [[2]], "every node holds the restored rows");
     }
     // Exactly one node loaded it; the others dropped their copies.
     const restored = cluster.filter((n) => /restored the database from/.test(n.stderr()));

@@ -83,6 +83,21 @@ export async function mustExecute(url: string, statements: Stmt[], query = ""): 
   return a;
 }
 
+/** The `uploader` counters of /debug/vars (-auto-backup). */
+export interface UploaderVars {
+  num_uploads_ok: number;
+  num_uploads_fail: number;
+  num_uploads_skipped: number;
+  num_uploads_skipped_id: number;
+}
+
+/** Reads the `uploader` counters of a node's /debug/vars. */
+export async function uploaderVars(url: string): Promise<UploaderVars> {
+  const a = await get(url, "/debug/vars");
+  if (a.status !== 200) throw new Error(`/debug/vars answered ${a.status}`);
+  return (JSON.parse(a.text) as { uploader: UploaderVars }).uploader;
+}
+
 /** Runs one query at `level` and returns its rows; throws on any error. */
 export async function queryRows(
   url: string,
