@@ -8,6 +8,9 @@
  *   — the SRV records of `_<service>._tcp.<name>`, each its target and port.
  * - `RQLITE_DISCO_DNS_HOSTS=host:port,...` replaces the lookup (rqlite's test
  *   harness sets it), in either mode.
+ * - `"nameserver": "127.0.0.1:8600"` (raftlite's addition, either mode): ask
+ *   that DNS server instead of the system's, e.g. Consul's DNS interface or
+ *   a resolver local to the VM. An IP address with a port (`[::1]:53`).
  *
  * `-disco-config` is a JSON string or the path of a file holding one. The
  * addresses found then serve as the `-join` list: with `-bootstrap-expect N`
@@ -20,10 +23,19 @@
 
 import { FlagError } from "../config/flags.ts";
 
+/** A DNS server to ask instead of the system's resolver. */
+export interface NameServer {
+  readonly ipAddr: string;
+  readonly port: number;
+}
+
 /** Parsed discovery settings. */
 export type DiscoveryConfig =
-  | { readonly mode: "dns"; readonly name: string; readonly port: number }
-  | { readonly mode: "dns-srv"; readonly name: string; readonly service: string };
+  & (
+    | { readonly mode: "dns"; readonly name: string; readonly port: number }
+    | { readonly mode: "dns-srv"; readonly name: string; readonly service: string }
+  )
+  & { readonly nameServer?: NameServer };
 
 /** The variable that replaces DNS lookups with a fixed `host:port,...` list. */
 export const DNS_HOSTS_ENV = "RQLITE_DISCO_DNS_HOSTS";
@@ -41,6 +53,9 @@ export function discoveryFromFlags(mode: string, config: string): DiscoveryConfi
     throw new FlagError(`-disco-mode ${mode} is not supported: use dns or dns-srv`);
   }
   const raw = readConfig(config);
+  const nameServer = raw.nameserver === undefined
+    ? {}
+    : { nameServer: parseNameServer(raw.nameserver) };
   const name = raw.name;
   if (typeof name !== "string" || name === "") {
     throw new FlagError(`-disco-config for ${mode} needs "name" (a DNS name)`);
@@ -50,13 +65,29 @@ export function discoveryFromFlags(mode: string, config: string): DiscoveryConfi
     if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) {
       throw new FlagError(`-disco-config "port" must be a TCP port, got ${JSON.stringify(port)}`);
     }
-    return { mode, name, port: port as number };
+    return { mode, name, port: port as number, ...nameServer };
   }
   const service = raw.service ?? "rqlite-raft";
   if (typeof service !== "string" || !/^[A-Za-z0-9-]+$/.test(service)) {
     throw new FlagError(`-disco-config "service" must be an SRV service name such as rqlite-raft`);
   }
-  return { mode, name, service };
+  return { mode, name, service, ...nameServer };
+}
+
+/** `"1.2.3.4:53"` or `"[::1]:53"` → the server; throws FlagError naming the field otherwise. */
+function parseNameServer(value: unknown): NameServer {
+  const text = typeof value === "string" ? value : "";
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  const ipAddr = m?.[1] ?? m?.[2];
+  const v4ok = m?.[2] === undefined || m[2].split(".").every((o) => Number(o) <= 255);
+  if (ipAddr === undefined || !v4ok || !(port >= 1 && port <= 65535)) {
+    throw new FlagError(
+      `-disco-config "nameserver" must be an IP address and port such as "127.0.0.1:8600" ` +
+        `or "[::1]:53", got ${JSON.stringify(value)}`,
+    );
+  }
+  return { ipAddr, port };
 }
 
 function readConfig(config: string): Record<string, unknown> {
@@ -87,33 +118,48 @@ export interface DnsResolver {
   srv(name: string): Promise<{ target: string; port: number }[]>;
 }
 
-/** The system resolver through Deno.resolveDns; a name without records yields none. */
-export const SYSTEM_RESOLVER: DnsResolver = {
-  async addresses(name) {
-    const found: string[] = [];
-    for (const type of ["A", "AAAA"] as const) {
-      try {
-        found.push(...await Deno.resolveDns(name, type));
-      } catch {
-        // no records of this type (or not resolvable yet): the caller retries
+/** Bound on one DNS question (the caller polls again). */
+const LOOKUP_TIMEOUT_MS = 5_000;
+
+/**
+ * Deno.resolveDns, through the system's resolver or `nameServer`; a name
+ * without records yields none.
+ */
+export function dnsResolver(nameServer?: NameServer): DnsResolver {
+  const options = () => ({
+    ...(nameServer === undefined ? {} : { nameServer }),
+    signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
+  });
+  return {
+    async addresses(name) {
+      const found: string[] = [];
+      for (const type of ["A", "AAAA"] as const) {
+        try {
+          found.push(...await Deno.resolveDns(name, type, options()));
+        } catch {
+          // no records of this type (or not resolvable yet): the caller retries
+        }
       }
-    }
-    return found;
-  },
-  async srv(name) {
-    try {
-      return (await Deno.resolveDns(name, "SRV")).map((r) => ({ target: r.target, port: r.port }));
-    } catch {
-      return [];
-    }
-  },
-};
+      return found;
+    },
+    async srv(name) {
+      try {
+        return (await Deno.resolveDns(name, "SRV", options())).map((r) => ({
+          target: r.target,
+          port: r.port,
+        }));
+      } catch {
+        return [];
+      }
+    },
+  };
+}
 
 /** The Raft addresses DNS names now, sorted and without duplicates. */
 export async function discoverAddresses(
   disco: DiscoveryConfig,
   env: (variable: string) => string | undefined,
-  resolver: DnsResolver = SYSTEM_RESOLVER,
+  resolver: DnsResolver = dnsResolver(disco.nameServer),
 ): Promise<string[]> {
   const fixed = env(DNS_HOSTS_ENV);
   let found: string[];
@@ -142,7 +188,7 @@ export async function waitForAddresses(
   timeoutMs: number,
   intervalMs: number,
   env: (variable: string) => string | undefined,
-  resolver: DnsResolver = SYSTEM_RESOLVER,
+  resolver: DnsResolver = dnsResolver(disco.nameServer),
 ): Promise<string[]> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {

@@ -9,6 +9,7 @@ import {
   type DnsResolver,
   waitForAddresses,
 } from "../../lib/server/discovery.ts";
+import { startDnsServer } from "../util/dns_server.ts";
 
 const noEnv = () => undefined;
 
@@ -131,4 +132,56 @@ Deno.test("waitForAddresses: polls until enough nodes are named, bounded in time
   const t0 = performance.now();
   assert.deepEqual(await waitForAddresses(dns, 3, 100, 10, noEnv, never), []);
   assert.ok(performance.now() - t0 < 2_000);
+});
+
+Deno.test('discovery settings: "nameserver" is an IP address and port, else a clear error', () => {
+  assert.deepEqual(discoveryFromFlags("dns", '{"name":"x","nameserver":"127.0.0.1:8600"}'), {
+    mode: "dns",
+    name: "x",
+    port: 4002,
+    nameServer: { ipAddr: "127.0.0.1", port: 8600 },
+  });
+  assert.deepEqual(
+    discoveryFromFlags("dns-srv", '{"name":"x","service":"raft","nameserver":"[::1]:53"}'),
+    { mode: "dns-srv", name: "x", service: "raft", nameServer: { ipAddr: "::1", port: 53 } },
+  );
+  for (const bad of ['"localhost:53"', '"127.0.0.1"', '"300.0.0.1:53"', '"127.0.0.1:0"', "53"]) {
+    assert.throws(
+      () => discoveryFromFlags("dns", `{"name":"x","nameserver":${bad}}`),
+      /"nameserver" must be an IP address and port/,
+      bad,
+    );
+  }
+});
+
+Deno.test("lookups through Deno.resolveDns against a real DNS server on 127.0.0.1", async () => {
+  const server = await startDnsServer({
+    a: { "db.test": ["127.0.0.3", "127.0.0.1", "127.0.0.3"] },
+    aaaa: { "db.test": ["fd00::1"] },
+    srv: {
+      "_rqlite-raft._tcp.test": [
+        { target: "n2.test.", port: 4102 },
+        { target: "n1.test", port: 4002 },
+      ],
+    },
+  });
+  try {
+    const nameServer = { ipAddr: "127.0.0.1", port: server.port };
+    const dns = { mode: "dns", name: "db.test", port: 4002, nameServer } as const;
+    assert.deepEqual(await discoverAddresses(dns, noEnv), [
+      "127.0.0.1:4002",
+      "127.0.0.3:4002",
+      "[fd00::1]:4002",
+    ]);
+    const srv = { mode: "dns-srv", name: "test", service: "rqlite-raft", nameServer } as const;
+    assert.deepEqual(await discoverAddresses(srv, noEnv), ["n1.test:4002", "n2.test:4102"]);
+    // A name without records (NXDOMAIN) is no nodes, not an error.
+    assert.deepEqual(await discoverAddresses({ ...dns, name: "none.test" }, noEnv), []);
+    // The table changes: the next lookup sees it (TTL 0).
+    server.setTable({ a: { "db.test": ["127.0.0.9"] } });
+    assert.deepEqual(await discoverAddresses(dns, noEnv), ["127.0.0.9:4002"]);
+    assert.ok(server.asked.includes("SRV _rqlite-raft._tcp.test"), server.asked.join(", "));
+  } finally {
+    await server.close();
+  }
 });
