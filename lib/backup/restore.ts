@@ -11,7 +11,10 @@
  * - another node leads, or data exists already → nothing (with
  *   `-bootstrap-expect`, every new node downloads; the leader loads).
  *
- * The file is removed either way. `/readyz` answers 503 until this is
+ * The file is removed either way. (The node keeps a marker,
+ * `auto-restore.pending`, from the decision to restore until it settles,
+ * so a node stopped in between restores again at its next start:
+ * lib/server/start.ts.) `/readyz` answers 503 until this is
  * done, so a load balancer sends no traffic to a node about to be
  * overwritten. A download that fails stops the start unless
  * `continue_on_failure` is set (then the node starts empty). The whole

@@ -631,10 +631,30 @@ function debugVarsExtra(
 }
 
 /**
- * -auto-restore on a node with no state: the newest backup, downloaded
- * before Raft starts (undefined when there is none, or the node has state).
- * It must fit in one log entry. A failure stops the start unless the
- * config says `continue_on_failure`.
+ * Present from the decision to restore until the restore is settled: a
+ * node that stops (or crashes) in between has state (it bootstrapped) but
+ * not the backup, and restores again at its next start.
+ */
+const RESTORE_MARKER = "auto-restore.pending";
+
+function restoreMarkerExists(dataDir: string): boolean {
+  try {
+    Deno.statSync(`${dataDir}/${RESTORE_MARKER}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function clearRestoreMarker(dataDir: string): Promise<void> {
+  await Deno.remove(`${dataDir}/${RESTORE_MARKER}`).catch(() => {});
+}
+
+/**
+ * -auto-restore on a node with no state (or whose earlier restore did not
+ * settle): the newest backup, downloaded before Raft starts (undefined when
+ * there is none, or the node has state). It must fit in one log entry. A
+ * failure stops the start unless the config says `continue_on_failure`.
  */
 async function autoRestoreDownload(
   config: Config,
@@ -643,18 +663,27 @@ async function autoRestoreDownload(
 ): Promise<Downloaded | undefined> {
   const restore = config.autoRestore;
   if (restore === undefined) return undefined;
-  if (!isNew) {
+  const unfinished = restoreMarkerExists(config.dataDir);
+  if (!isNew && !unfinished) {
     log.info("the data directory holds a cluster's state; -auto-restore skipped");
     return undefined;
   }
+  if (unfinished && !isNew) {
+    log.warn("an automatic restore did not finish before this node last stopped; restoring again");
+  }
+  await Deno.writeTextFile(`${config.dataDir}/${RESTORE_MARKER}`, `${new Date().toISOString()}\n`);
   const { store, key } = openBackupStore(restore.storage);
   // The image travels in one load command: its encoding adds a few bytes of framing.
   const limit = maxEntryBytes(config) - 1024;
   try {
     const file = await downloadBackup(restore, store, key, config.dataDir, limit, log);
-    if (file === undefined) log.info(`no backup at ${store.describe(key)}; starting empty`);
+    if (file === undefined) {
+      log.info(`no backup at ${store.describe(key)}; starting empty`);
+      await clearRestoreMarker(config.dataDir);
+    }
     return file;
   } catch (err) {
+    await clearRestoreMarker(config.dataDir);
     const why = err instanceof Error ? err.message : String(err);
     // Too large: "more than the N bytes allowed" (file), "over the limit N" (S3), "more than N bytes" (gunzip).
     const fits = /more than|over the limit/.test(why)
@@ -699,11 +728,14 @@ async function finishRestore(
       has_data: "the cluster already holds data; the downloaded backup is not loaded",
     }[outcome];
     log.info(said);
+    await clearRestoreMarker(config.dataDir);
   } catch (err) {
+    // Stopped or fatal: the marker stays, so the next start tries again.
     if (signal.aborted) return;
     const why = err instanceof Error ? err.message : String(err);
     if (config.autoRestore?.continueOnFailure) {
       log.error(`automatic restore from ${file.source} failed: ${why}; running without it`);
+      await clearRestoreMarker(config.dataDir);
     } else fatal(new Error(`automatic restore from ${file.source} failed: ${why}`));
   }
 }

@@ -233,3 +233,39 @@ Deno.test("auto-restore (file): three new nodes with -bootstrap-expect form a cl
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("auto-restore (file): a restore that did not settle before a stop is done at the next start", async () => {
+  const root = await tempDir();
+  const nodes: NodeProcess[] = [];
+  try {
+    await Deno.mkdir(`${root}/backups`);
+    const made = new DatabaseSync(`${root}/backups/db.sqlite`);
+    made.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t VALUES (7, 'x')");
+    made.close();
+    const restoreCfg = await writeJson(`${root}/restore.json`, {
+      type: "file",
+      sub: { dir: `${root}/backups`, name: "db.sqlite" },
+    });
+    // A node that bootstrapped and stopped before its restore was loaded: state, no data, marker.
+    const first = spawnNode(`${root}/n`);
+    nodes.push(first);
+    await first.ready();
+    await first.kill("SIGTERM");
+    await Deno.writeTextFile(`${root}/n/auto-restore.pending`, "interrupted\n");
+    const again = spawnNode(`${root}/n`, ["-auto-restore", restoreCfg], {
+      httpAddr: first.httpAddr,
+      raftAddr: first.raftAddr,
+    });
+    nodes.push(again);
+    await again.ready();
+    assert.deepEqual(await queryRows(again.url, "SELECT id, name FROM t"), [[7, "x"]]);
+    assert.match(again.stderr(), /did not finish before this node last stopped; restoring again/);
+    await waitFor(
+      () => Deno.stat(`${root}/n/auto-restore.pending`).then(() => false, () => true),
+      5_000,
+    );
+  } finally {
+    for (const n of nodes) await n.kill();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});
