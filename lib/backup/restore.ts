@@ -24,9 +24,12 @@
  * @module
  */
 
+import { createReadStream, createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
 import type { Log } from "../log/mod.ts";
 import type { RestoreConfig } from "./config.ts";
-import { type BackupStore, newestVersion, readHead } from "./storage.ts";
+import { type BackupStore, CHUNK_BYTES, newestVersion, readHead } from "./storage.ts";
 
 /** What the download found. */
 export interface Downloaded {
@@ -140,32 +143,36 @@ async function isGzip(path: string): Promise<boolean> {
   return await startsWith(path, new Uint8Array([0x1f, 0x8b]));
 }
 
-/** Gunzips `from` into a new file `to`, streaming; throws past `maxBytes` of output. */
+/** The decompressed backup outgrew its bound. */
+class TooLargeError extends Error {}
+
+/** Gunzips `from` into a new file `to`, streaming (node:zlib); throws past `maxBytes` of output. */
 async function gunzipFile(
   from: string,
   to: string,
   maxBytes: number,
   signal: AbortSignal,
 ): Promise<void> {
-  const src = await Deno.open(from, { read: true });
-  const dst = await Deno.open(to, { write: true, createNew: true });
   let total = 0;
-  const limit = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
+  async function* bounded(source: AsyncIterable<Uint8Array>) {
+    for await (const chunk of source) {
       total += chunk.byteLength;
       if (total > maxBytes) {
-        throw new Error(`it decompresses to more than ${maxBytes} bytes`);
+        throw new TooLargeError(`it decompresses to more than ${maxBytes} bytes`);
       }
-      controller.enqueue(chunk);
-    },
-  });
-  const gunzip = new DecompressionStream("gzip") as unknown as ReadableWritablePair<
-    Uint8Array,
-    Uint8Array
-  >;
+      yield chunk;
+    }
+  }
   try {
-    await src.readable.pipeThrough(gunzip).pipeThrough(limit).pipeTo(dst.writable, { signal });
+    await pipeline(
+      createReadStream(from, { highWaterMark: CHUNK_BYTES }),
+      createGunzip(),
+      bounded,
+      createWriteStream(to, { flags: "wx" }),
+      { signal },
+    );
   } catch (err) {
+    if (err instanceof TooLargeError) throw err;
     const why = err instanceof Error ? err.message : String(err);
     throw new Error(`it could not be decompressed: ${why}`, { cause: err });
   }
