@@ -98,6 +98,30 @@ export async function uploaderVars(url: string): Promise<UploaderVars> {
   return (JSON.parse(a.text) as { uploader: UploaderVars }).uploader;
 }
 
+/**
+ * Like {@link mustExecute}, but a 503 (no leader known at that moment, e.g. a
+ * follower between heartbeats on a loaded machine; nothing was proposed) is
+ * retried every 200 ms for up to `withinMs`.
+ */
+export async function mustExecuteOnceLed(
+  url: string,
+  statements: Stmt[],
+  withinMs = 10_000,
+): Promise<Answer> {
+  const deadline = performance.now() + withinMs;
+  for (;;) {
+    const a = await post(url, "/db/execute", statements);
+    if (a.status !== 503 || performance.now() > deadline) {
+      const errs = (a.json?.results ?? []).filter((x) => x.error !== undefined);
+      if (a.status !== 200 || a.json?.error !== undefined || errs.length > 0) {
+        throw new Error(`execute failed (${a.status}): ${a.text.slice(0, 500)}`);
+      }
+      return a;
+    }
+    await sleep(200);
+  }
+}
+
 /** Runs one query at `level` and returns its rows; throws on any error. */
 export async function queryRows(
   url: string,
