@@ -7,8 +7,9 @@
  *
  * Skipping, as rqlite counts it in /debug/vars `uploader.*`:
  * - `num_uploads_skipped`: no command was applied since the last upload
- *   (the Raft index of the newest applied command is unchanged), so not
- *   even a backup is written;
+ *   (the Raft index of the newest applied command is unchanged), or none
+ *   ever was (an empty database is never uploaded, so it cannot replace a
+ *   good backup), so not even a backup is written;
  * - `num_uploads_skipped_id`: the backup was written but its SHA-256 (of
  *   the database bytes, before compression) equals the newest stored
  *   backup's id (a new leader, or a restart, with nothing new), so it is
@@ -134,7 +135,9 @@ export class Uploader {
       return "not_leader";
     }
     const index = opts.dataIndex();
-    if (index === this.#lastIndex) {
+    // Index 0: nothing was ever applied. An empty database is not uploaded, so it can never
+    // replace a good backup (say, of a cluster that is about to restore from it).
+    if (index === 0 || index === this.#lastIndex) {
       this.stats.uploadsSkipped++;
       opts.log.debug(`backup skipped: nothing applied since index ${index}`);
       return "skipped";

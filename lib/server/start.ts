@@ -220,6 +220,8 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     log: logger.for("http"),
   });
 
+  // -auto-restore: set while a downloaded backup waits to be loaded (/readyz says so).
+  let restorePending = false;
   // -auto-backup: the leader's periodic uploads (started once the store is open).
   const uploader = config.autoBackup === undefined ? undefined : (() => {
     const { store: backupStore, key } = openBackupStore(config.autoBackup.storage);
@@ -227,7 +229,8 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
       config: config.autoBackup,
       store: backupStore,
       key,
-      isLeader: () => store?.isLeader() ?? false,
+      // Not while a restore is pending: the empty database must never replace the backup.
+      isLeader: () => !restorePending && (store?.isLeader() ?? false),
       dataIndex: () => fsm?.lastCommandIndex ?? 0,
       backup: async (path, { vacuum }) => {
         if (db === undefined) throw new Error("the database is not open yet");
@@ -248,8 +251,6 @@ export function startNode(configIn: Config, sink: LogSink = stderrSink): Running
     ...(uploader === undefined ? {} : { backups: uploader.stats }),
   });
   let knownLeader = "";
-  // -auto-restore: set while a downloaded backup waits to be loaded (/readyz says so).
-  let restorePending = false;
   const stopRestore = new AbortController();
   // store.num_restores_start / _skipped: whether the start restored a snapshot or kept db.sqlite.
   const startRestores = { restored: 0, skipped: 0 };

@@ -98,6 +98,22 @@ Deno.test("uploader: the leader uploads a gzipped backup; unchanged data is skip
   }
 });
 
+Deno.test("uploader: a database nothing was ever applied to is not uploaded", async () => {
+  const t = await setup();
+  try {
+    t.node.index = 0;
+    const up = t.make();
+    assert.equal(await up.runOnce(), "skipped");
+    assert.equal(t.vacuums.length, 0, "no backup was even written");
+    assert.deepEqual([...Deno.readDirSync(t.root)].map((e) => e.name).includes("out"), false);
+    t.node.index = 1;
+    assert.equal(await up.runOnce(), "uploaded");
+    await up.stop();
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("uploader: followers do not upload; no_compress stores the SQLite file itself", async () => {
   const t = await setup({ compress: false });
   try {

@@ -104,6 +104,21 @@ Deno.test("auto-backup (file): the leader uploads on its interval, skips unchang
     assert.ok(![...Deno.readDirSync(`${root}/b`)].some((e) => e.name.startsWith("auto-restore")));
     await b.kill("SIGTERM");
 
+    // A new VM with both flags on the same storage (the usual deployment): the backup it
+    // restores from is never replaced by its empty database, and later rounds back up the data.
+    const c = spawnNode(`${root}/c`, ["-auto-restore", restoreCfg, "-auto-backup", backupCfg], {
+      env: { BACKUP_NAME: "db.sqlite.gz" },
+    });
+    nodes.push(c);
+    await c.ready();
+    assert.equal((await rows(c)).length, 3);
+    await waitFor(async () => {
+      const v = await uploaderVars(c.url);
+      return v.num_uploads_skipped + v.num_uploads_skipped_id >= 1;
+    }, 15_000);
+    assert.equal((await backupRows(`${root}/backups/db.sqlite.gz`, root)).length, 3);
+    await c.kill("SIGTERM");
+
     // Restarted with state: -auto-restore is ignored, later writes stay.
     const b2 = spawnNode(`${root}/b`, ["-auto-restore", restoreCfg], {
       httpAddr: b.httpAddr,
